@@ -1,0 +1,8 @@
+//! lockgate: the gateway library behind the `lockgated` daemon and the `lockgate` admin CLI.
+//!
+//! The gateway is blind: it reads envelope headers (from `lockgate-wire`) and never holds an
+//! end-to-end key. This package must never depend on `lockgate-e2e`; `tests/blindness.rs`
+//! enforces that.
+
+/// The version of this build, as printed by `lockgated --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

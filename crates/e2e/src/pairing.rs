@@ -1,0 +1,390 @@
+//! Pairing messages and their key schedule, shared by the endpoint and lock sides.
+//!
+//! Four messages travel in `Pairing` envelopes (the header counter is the message number, the
+//! auth id field the endpoint's pairing id):
+//!
+//! 1. `PairStart` (endpoint → lock): code kind, invite id, endpoint name, SPAKE2 message A.
+//! 2. `PairReply` (lock → endpoint): SPAKE2 message B, the lock's static key sealed under the
+//!    PAKE key.
+//! 3. `PairConfirm` (endpoint → lock): the endpoint's static key sealed, its confirmation MAC.
+//! 4. `PairDone` (lock → endpoint): the granted authorization sealed, the lock's confirmation
+//!    MAC.
+//!
+//! An endpoint that finds the code wrong (the reply does not open) sends `PairAbort` (5, empty
+//! body) so the lock frees the attempt at once instead of waiting for it to time out.
+//!
+//! The exact bytes are in `docs/PROTOCOL.md`, "Pairing".
+
+use crate::codec::{DecodeError, Reader};
+use crate::command::{Grant, MAX_NAME_LEN};
+use crate::keys::{PublicKey, KEY_LEN};
+use crypto_secretbox::aead::{Aead, KeyInit};
+use crypto_secretbox::XSalsa20Poly1305;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use lockgate_wire::LockId;
+use sha2::{Digest, Sha256};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// Length of a SPAKE2 message: a side byte (`'A'` or `'B'`) and a compressed Edwards point.
+pub const SPAKE_MSG_LEN: usize = 33;
+/// Length of a sealed static key: the Poly1305 tag and the 32-byte key.
+pub const SEALED_KEY_LEN: usize = 16 + KEY_LEN;
+/// Length of a confirmation MAC (HMAC-SHA256).
+pub const CONFIRM_LEN: usize = 32;
+/// Length of the grant plaintext in `PairDone`: auth id (4) and the grant (18).
+pub const GRANT_LEN: usize = 22;
+/// Length of the sealed grant.
+pub const SEALED_GRANT_LEN: usize = 16 + GRANT_LEN;
+
+const EXTRACT_SALT: &[u8] = b"lockgate v1 pairing";
+const INFO_ENCRYPTION: &[u8] = b"lockgate v1 pairing encryption";
+const INFO_CONFIRM_ENDPOINT: &[u8] = b"lockgate v1 endpoint confirmation";
+const INFO_CONFIRM_LOCK: &[u8] = b"lockgate v1 lock confirmation";
+const TRANSCRIPT_LABEL: &[u8] = b"lockgate v1 pairing transcript";
+
+/// Pairing message numbers, carried in the envelope's counter field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Step {
+    /// `PairStart`.
+    Start = 1,
+    /// `PairReply`.
+    Reply = 2,
+    /// `PairConfirm`.
+    Confirm = 3,
+    /// `PairDone`.
+    Done = 4,
+    /// `PairAbort`: the endpoint gives up (empty body).
+    Abort = 5,
+}
+
+impl Step {
+    /// Decodes the envelope counter of a pairing frame.
+    pub fn from_counter(counter: u64) -> Option<Self> {
+        match counter {
+            1 => Some(Step::Start),
+            2 => Some(Step::Reply),
+            3 => Some(Step::Confirm),
+            4 => Some(Step::Done),
+            5 => Some(Step::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// Which kind of code keys the pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CodeKind {
+    /// The lock's label code.
+    Label = 1,
+    /// An invite code.
+    Invite = 2,
+}
+
+/// Message 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairStart {
+    /// The code kind.
+    pub code_kind: CodeKind,
+    /// The invite id (0 for label codes).
+    pub invite_id: u16,
+    /// The endpoint's name, 1 to 32 UTF-8 bytes.
+    pub name: String,
+    /// SPAKE2 message A.
+    pub spake: [u8; SPAKE_MSG_LEN],
+}
+
+impl PairStart {
+    /// Encodes the body.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.code_kind as u8];
+        out.extend_from_slice(&self.invite_id.to_le_bytes());
+        crate::codec::put_short_str(&mut out, &self.name);
+        out.extend_from_slice(&self.spake);
+        out
+    }
+
+    /// Decodes the body.
+    pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let code_kind = match r.u8("code kind")? {
+            1 => CodeKind::Label,
+            2 => CodeKind::Invite,
+            v => {
+                return Err(DecodeError::InvalidValue {
+                    field: "code kind",
+                    value: u64::from(v),
+                })
+            }
+        };
+        let invite_id = r.u16("invite id")?;
+        let name = r.short_str("name", 1, MAX_NAME_LEN)?;
+        if !crate::command::is_valid_name(&name) {
+            return Err(DecodeError::InvalidText("name"));
+        }
+        let spake = r.array("spake2 message")?;
+        r.finish()?;
+        Ok(PairStart {
+            code_kind,
+            invite_id,
+            name,
+            spake,
+        })
+    }
+}
+
+/// Message 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairReply {
+    /// SPAKE2 message B.
+    pub spake: [u8; SPAKE_MSG_LEN],
+    /// The lock's static public key, sealed.
+    pub sealed_lock_key: [u8; SEALED_KEY_LEN],
+}
+
+/// Message 3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairConfirm {
+    /// The endpoint's static public key, sealed.
+    pub sealed_endpoint_key: [u8; SEALED_KEY_LEN],
+    /// HMAC over the transcript with the endpoint confirmation key.
+    pub confirm: [u8; CONFIRM_LEN],
+}
+
+/// Message 4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairDone {
+    /// Auth id and grant, sealed.
+    pub sealed_grant: [u8; SEALED_GRANT_LEN],
+    /// HMAC over the transcript and the grant with the lock confirmation key.
+    pub confirm: [u8; CONFIRM_LEN],
+}
+
+macro_rules! fixed_message {
+    ($ty:ident, $a:ident: $alen:expr, $b:ident: $blen:expr) => {
+        impl $ty {
+            /// Encodes the body.
+            pub fn encode(&self) -> Vec<u8> {
+                [self.$a.as_slice(), self.$b.as_slice()].concat()
+            }
+
+            /// Decodes the body (exact length).
+            pub fn decode(body: &[u8]) -> Result<Self, DecodeError> {
+                let mut r = Reader::new(body);
+                let $a = r.array::<{ $alen }>(stringify!($a))?;
+                let $b = r.array::<{ $blen }>(stringify!($b))?;
+                r.finish()?;
+                Ok($ty { $a, $b })
+            }
+        }
+    };
+}
+
+fixed_message!(PairReply, spake: SPAKE_MSG_LEN, sealed_lock_key: SEALED_KEY_LEN);
+fixed_message!(PairConfirm, sealed_endpoint_key: SEALED_KEY_LEN, confirm: CONFIRM_LEN);
+fixed_message!(PairDone, sealed_grant: SEALED_GRANT_LEN, confirm: CONFIRM_LEN);
+
+/// The SPAKE2 identity of an endpoint: `"lockgate v1 endpoint:" || name`.
+pub fn endpoint_identity(name: &str) -> Vec<u8> {
+    [b"lockgate v1 endpoint:".as_slice(), name.as_bytes()].concat()
+}
+
+/// The SPAKE2 identity of a lock: `"lockgate v1 lock:" || lock id as 16 lowercase hex`.
+pub fn lock_identity(lock_id: &LockId) -> Vec<u8> {
+    [b"lockgate v1 lock:".as_slice(), lock_id.to_string().as_bytes()].concat()
+}
+
+/// Starts SPAKE2 on the side given by `endpoint` (`true`: side A).
+pub fn spake_start(
+    endpoint: bool,
+    password: &[u8],
+    name: &str,
+    lock_id: &LockId,
+    rng: impl rand_core::RngCore + rand_core::CryptoRng,
+) -> (Spake2<Ed25519Group>, [u8; SPAKE_MSG_LEN]) {
+    let pw = Password::new(password);
+    let id_a = Identity::new(&endpoint_identity(name));
+    let id_b = Identity::new(&lock_identity(lock_id));
+    let (state, msg) = if endpoint {
+        Spake2::<Ed25519Group>::start_a_with_rng(&pw, &id_a, &id_b, rng)
+    } else {
+        Spake2::<Ed25519Group>::start_b_with_rng(&pw, &id_a, &id_b, rng)
+    };
+    let mut out = [0u8; SPAKE_MSG_LEN];
+    out.copy_from_slice(&msg);
+    (state, out)
+}
+
+/// Keys derived from the SPAKE2 key, and the transcript hash being built.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct PairingKeys {
+    enc: [u8; 32],
+    confirm_endpoint: [u8; 32],
+    confirm_lock: [u8; 32],
+}
+
+impl PairingKeys {
+    /// Derives the keys from the 32-byte SPAKE2 output with HKDF-SHA256.
+    pub fn derive(spake_key: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(EXTRACT_SALT), spake_key);
+        let mut keys = PairingKeys {
+            enc: [0; 32],
+            confirm_endpoint: [0; 32],
+            confirm_lock: [0; 32],
+        };
+        // Expanding 32 bytes from SHA-256 HKDF cannot fail.
+        let _ = hk.expand(INFO_ENCRYPTION, &mut keys.enc);
+        let _ = hk.expand(INFO_CONFIRM_ENDPOINT, &mut keys.confirm_endpoint);
+        let _ = hk.expand(INFO_CONFIRM_LOCK, &mut keys.confirm_lock);
+        keys
+    }
+
+    fn nonce(step: Step) -> [u8; 24] {
+        let mut n = [0u8; 24];
+        n[0] = step as u8;
+        n
+    }
+
+    /// Seals the payload of message `step`.
+    pub fn seal(&self, step: Step, plaintext: &[u8]) -> Vec<u8> {
+        let cipher = XSalsa20Poly1305::new(&self.enc.into());
+        // XSalsa20-Poly1305 encryption without associated data cannot fail.
+        cipher
+            .encrypt(&Self::nonce(step).into(), plaintext)
+            .unwrap_or_default()
+    }
+
+    /// Opens the payload of message `step`; `None` if it fails authentication.
+    pub fn open(&self, step: Step, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let cipher = XSalsa20Poly1305::new(&self.enc.into());
+        cipher
+            .decrypt(&Self::nonce(step).into(), sealed)
+            .ok()
+            .map(Zeroizing::new)
+    }
+
+    /// The endpoint's confirmation: HMAC-SHA256(confirm_endpoint, transcript).
+    pub fn endpoint_confirmation(&self, transcript: &[u8; 32]) -> [u8; CONFIRM_LEN] {
+        hmac(&self.confirm_endpoint, &[transcript])
+    }
+
+    /// The lock's confirmation: HMAC-SHA256(confirm_lock, transcript || grant).
+    pub fn lock_confirmation(&self, transcript: &[u8; 32], grant: &[u8]) -> [u8; CONFIRM_LEN] {
+        hmac(&self.confirm_lock, &[transcript, grant])
+    }
+}
+
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Compares two MACs in constant time.
+pub fn macs_equal(a: &[u8; CONFIRM_LEN], b: &[u8; CONFIRM_LEN]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+/// The transcript hash both confirmations cover:
+/// `SHA-256(label || pairing id || lock id || PairStart body || SPAKE2 B || lock key ||
+/// endpoint key)`.
+pub fn transcript(
+    pairing_id: u32,
+    lock_id: &LockId,
+    start_body: &[u8],
+    spake_b: &[u8; SPAKE_MSG_LEN],
+    lock_key: &PublicKey,
+    endpoint_key: &PublicKey,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(TRANSCRIPT_LABEL);
+    h.update(pairing_id.to_le_bytes());
+    h.update(lock_id.as_bytes());
+    h.update(start_body);
+    h.update(spake_b);
+    h.update(lock_key.as_bytes());
+    h.update(endpoint_key.as_bytes());
+    h.finalize().into()
+}
+
+/// Encodes the `PairDone` plaintext: auth id and grant.
+pub fn encode_grant(auth_id: u32, grant: &Grant) -> Vec<u8> {
+    let mut out = auth_id.to_le_bytes().to_vec();
+    grant.write(&mut out);
+    out
+}
+
+/// Decodes the `PairDone` plaintext.
+pub fn decode_grant(bytes: &[u8]) -> Result<(u32, Grant), DecodeError> {
+    let mut r = Reader::new(bytes);
+    let auth_id = r.u32("auth id")?;
+    let grant = Grant::read(&mut r)?;
+    r.finish()?;
+    if !lockgate_wire::envelope::is_authorization_id(auth_id) {
+        return Err(DecodeError::InvalidValue {
+            field: "auth id",
+            value: u64::from(auth_id),
+        });
+    }
+    Ok((auth_id, grant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_uses_its_own_nonce() {
+        let keys = PairingKeys::derive(&[5; 32]);
+        let sealed = keys.seal(Step::Reply, &[1; 32]);
+        assert_eq!(sealed.len(), SEALED_KEY_LEN);
+        assert!(keys.open(Step::Reply, &sealed).is_some());
+        assert!(keys.open(Step::Confirm, &sealed).is_none());
+    }
+
+    #[test]
+    fn confirmations_differ_by_side() {
+        let keys = PairingKeys::derive(&[5; 32]);
+        let t = [9u8; 32];
+        assert_ne!(keys.endpoint_confirmation(&t), keys.lock_confirmation(&t, &[]));
+    }
+
+    #[test]
+    fn fixed_messages_require_their_exact_length() {
+        let reply = PairReply {
+            spake: [0x42; SPAKE_MSG_LEN],
+            sealed_lock_key: [3; SEALED_KEY_LEN],
+        };
+        let bytes = reply.encode();
+        assert_eq!(PairReply::decode(&bytes), Ok(reply));
+        assert!(PairReply::decode(&bytes[1..]).is_err());
+        assert!(PairReply::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+    }
+
+    #[test]
+    fn pair_start_refuses_bad_names_and_kinds() {
+        let start = PairStart {
+            code_kind: CodeKind::Invite,
+            invite_id: 12,
+            name: "phone".into(),
+            spake: [0x41; SPAKE_MSG_LEN],
+        };
+        let bytes = start.encode();
+        assert_eq!(PairStart::decode(&bytes), Ok(start));
+        let mut bad_kind = bytes.clone();
+        bad_kind[0] = 3;
+        assert!(PairStart::decode(&bad_kind).is_err());
+        let mut control = bytes;
+        control[4] = b'\n';
+        assert!(PairStart::decode(&control).is_err());
+    }
+}

@@ -24,6 +24,9 @@ pub mod replay;
 pub mod session;
 pub mod setup_code;
 
+#[cfg(test)]
+mod vectors;
+
 pub use command::{Action, Grant, MechanismState, Request, Response, ResponseBody, Role};
 pub use endpoint::{EndpointPairing, EndpointSession, Incoming, PairedLock, PairingStep};
 pub use error_code::ErrorCode;

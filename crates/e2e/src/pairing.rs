@@ -221,9 +221,9 @@ pub fn spake_start(
 /// Keys derived from the SPAKE2 key, and the transcript hash being built.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct PairingKeys {
-    enc: [u8; 32],
-    confirm_endpoint: [u8; 32],
-    confirm_lock: [u8; 32],
+    pub(crate) enc: [u8; 32],
+    pub(crate) confirm_endpoint: [u8; 32],
+    pub(crate) confirm_lock: [u8; 32],
 }
 
 impl PairingKeys {

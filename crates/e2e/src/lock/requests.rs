@@ -5,7 +5,7 @@ use super::auth::{role_permits, InviteRecord, Via, MAX_INVITES};
 use super::{refuse, Effect, LockMachine, Output};
 use crate::command::{
     Action, AuthEntry, Grant, LockStatus, Opcode, Request, Response, ResponseBody, Role,
-    CHALLENGE_LEN,
+    CHALLENGE_LEN, MAX_FIRMWARE_LEN,
 };
 use crate::error_code::ErrorCode;
 use crate::replay::ReplayError;
@@ -13,6 +13,15 @@ use crate::session::SessionError;
 use crate::setup_code::{InviteCode, INVITE_ID_LIMIT};
 use lockgate_wire::envelope::Header;
 use rand_core::{CryptoRng, RngCore};
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 fn session_error_code(e: &SessionError) -> ErrorCode {
     match e {
@@ -135,7 +144,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             clock_set: self.clock_offset_ms.is_some(),
             unlatch_supported: self.config.unlatch_supported,
             time_ms: self.wall_clock(now).unwrap_or(0),
-            firmware: self.config.firmware.chars().take(64).collect(),
+            firmware: truncate_utf8(&self.config.firmware, MAX_FIRMWARE_LEN).to_owned(),
         }
     }
 
@@ -243,5 +252,17 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         target.record.name = name;
         out.persist = true;
         Ok(ResponseBody::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_utf8;
+
+    #[test]
+    fn firmware_strings_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate_utf8("abc", 64), "abc");
+        assert_eq!(truncate_utf8("ééé", 5), "éé");
+        assert_eq!(truncate_utf8(&"é".repeat(40), 64).len(), 64);
     }
 }

@@ -1,0 +1,242 @@
+//! Published test vectors: `docs/vectors/pairing.json` and `docs/vectors/session.json`.
+//!
+//! The test runs a full pairing and a short session between the real endpoint and the real
+//! reference lock, with fixed keys, codes and randomness, and compares every byte with the
+//! published files. To regenerate them after an intended protocol change:
+//! `LOCKGATE_WRITE_VECTORS=1 cargo test -p lockgate-e2e vectors`.
+
+use crate::command::{Action, Request, ResponseBody};
+use crate::endpoint::{EndpointPairing, EndpointSession, Incoming, PairingStep};
+use crate::lock::{LockConfig, LockIdentity, LockMachine, Via};
+use crate::pairing::{self, PairingKeys};
+use crate::session::{nonce, ChannelState, Direction};
+use crate::setup_code::{LabelCode, SetupCode};
+use crate::StaticSecret;
+use curve25519_dalek::Scalar;
+use lockgate_wire::{Header, LockId};
+use rand_core::{CryptoRng, RngCore};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// Hands out a fixed byte stream: the vectors' "randomness".
+struct ScriptedRng(Vec<u8>);
+
+impl RngCore for ScriptedRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        assert!(self.0.len() >= dest.len(), "vector randomness exhausted");
+        let rest = self.0.split_off(dest.len());
+        dest.copy_from_slice(&self.0);
+        self.0 = rest;
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for ScriptedRng {}
+
+/// `n` bytes counting up from `start`.
+fn pattern(start: u8, n: usize) -> Vec<u8> {
+    (0..n).map(|i| start.wrapping_add(i as u8)).collect()
+}
+
+fn scalar_hex(wide: &[u8]) -> String {
+    let mut w = [0u8; 64];
+    w.copy_from_slice(wide);
+    hex::encode(Scalar::from_bytes_mod_order_wide(&w).to_bytes())
+}
+
+const T0: u64 = 1_760_000_000_000;
+
+fn vector_lock(rng: ScriptedRng) -> LockMachine<ScriptedRng> {
+    let identity = LockIdentity {
+        lock_id: LockId::from_bytes([0x4c, 0x47, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01]),
+        secret: StaticSecret::from_bytes(pattern(0x10, 32).try_into().unwrap()),
+        label: "40719385".parse().unwrap(),
+    };
+    let config = LockConfig {
+        firmware: "vector-lock 1.0".into(),
+        ..LockConfig::default()
+    };
+    LockMachine::new(config, identity, rng)
+}
+
+fn frame_json(direction: Direction, frame: &[u8], plaintext: &[u8]) -> Value {
+    let (header, _) = Header::parse(frame).unwrap();
+    json!({
+        "direction": match direction { Direction::EndpointToLock => "endpoint_to_lock", Direction::LockToEndpoint => "lock_to_endpoint" },
+        "counter": header.counter,
+        "nonce": hex::encode(nonce(direction, &header)),
+        "plaintext": hex::encode(plaintext),
+        "frame": hex::encode(frame),
+    })
+}
+
+/// Runs the scripted pairing and session; returns (pairing.json, session.json).
+fn generate() -> (Value, Value) {
+    let endpoint_wide = pattern(0x80, 64);
+    let lock_wide = pattern(0xc0, 64);
+    let challenge = pattern(0xa0, 16);
+    let mut lock_rng = lock_wide.clone();
+    lock_rng.extend_from_slice(&challenge);
+    let mut lock = vector_lock(ScriptedRng(lock_rng));
+    let endpoint_key = StaticSecret::from_bytes(pattern(0x30, 32).try_into().unwrap());
+    let label: LabelCode = "40719385".parse().unwrap();
+    let code = SetupCode::Label(label.clone());
+    let mut endpoint_rng = 0x8000_1234u32.to_le_bytes().to_vec();
+    endpoint_rng.extend_from_slice(&endpoint_wide);
+
+    lock.press_button(T0);
+    let (mut pairing, start) = EndpointPairing::start(
+        &endpoint_key,
+        lock.lock_id(),
+        "phone",
+        &code,
+        ScriptedRng(endpoint_rng),
+    )
+    .unwrap();
+    let reply = lock.handle_frame(T0, Via::Gateway, &start).frames.remove(0);
+    let PairingStep::Send(confirm) = pairing.handle(&reply).unwrap() else {
+        panic!("no confirm")
+    };
+    let done = lock.handle_frame(T0, Via::Gateway, &confirm).frames.remove(0);
+    let PairingStep::Paired(paired) = pairing.handle(&done).unwrap() else {
+        panic!("not paired")
+    };
+
+    // Intermediate values, recomputed for implementers.
+    let (spake_a, _) = pairing::spake_start(
+        true,
+        &label.password(),
+        "phone",
+        &lock.lock_id(),
+        ScriptedRng(endpoint_wide.clone()),
+    );
+    let reply_body = pairing::PairReply::decode(Header::parse(&reply).unwrap().1).unwrap();
+    let spake_key = spake_a.finish(&reply_body.spake).unwrap();
+    let keys = PairingKeys::derive(&spake_key);
+    let start_body = Header::parse(&start).unwrap().1.to_vec();
+    let transcript = pairing::transcript(
+        0x8000_1234,
+        &lock.lock_id(),
+        &start_body,
+        &reply_body.spake,
+        &lock.public_key(),
+        &endpoint_key.public_key(),
+    );
+    let grant = pairing::encode_grant(paired.auth_id, &paired.grant);
+
+    let pairing_json = json!({
+        "description": "Label-code pairing between endpoint 'phone' and lock 4c47000000000001. Randomness is given as the 64 bytes each side reduces (little-endian, mod the Ed25519 group order) into its SPAKE2 scalar.",
+        "lock_id": lock.lock_id().to_string(),
+        "lock_secret_key": hex::encode(*StaticSecret::from_bytes(pattern(0x10, 32).try_into().unwrap()).to_bytes()),
+        "lock_public_key": lock.public_key().to_string(),
+        "endpoint_secret_key": hex::encode(*endpoint_key.to_bytes()),
+        "endpoint_public_key": endpoint_key.public_key().to_string(),
+        "endpoint_name": "phone",
+        "label_code": label.digits(),
+        "pairing_id": 0x8000_1234u32,
+        "now_ms": T0,
+        "spake2_password": hex::encode(&*label.password()),
+        "spake2_id_a": hex::encode(pairing::endpoint_identity("phone")),
+        "spake2_id_b": hex::encode(pairing::lock_identity(&lock.lock_id())),
+        "spake2_x_wide": hex::encode(&endpoint_wide),
+        "spake2_x": scalar_hex(&endpoint_wide),
+        "spake2_y_wide": hex::encode(&lock_wide),
+        "spake2_y": scalar_hex(&lock_wide),
+        "spake2_key": hex::encode(&spake_key),
+        "k_enc": hex::encode(keys.enc),
+        "k_confirm_endpoint": hex::encode(keys.confirm_endpoint),
+        "k_confirm_lock": hex::encode(keys.confirm_lock),
+        "transcript_hash": hex::encode(transcript),
+        "grant_plaintext": hex::encode(&grant),
+        "auth_id": paired.auth_id,
+        "frames": {
+            "pair_start": hex::encode(&start),
+            "pair_reply": hex::encode(&reply),
+            "pair_confirm": hex::encode(&confirm),
+            "pair_done": hex::encode(&done),
+        },
+    });
+
+    let mut session = EndpointSession::new(&endpoint_key, paired, ChannelState::default()).unwrap();
+    let mut frames = Vec::new();
+    let mut now = T0 + 1_000;
+    let mut exchange = |session: &mut EndpointSession, request: Request, now: u64| {
+        let plain = request.encode();
+        let sealed = session.request(&request).unwrap();
+        frames.push(frame_json(Direction::EndpointToLock, &sealed.frame, &plain));
+        let answer = lock.handle_frame(now, Via::Gateway, &sealed.frame).frames.remove(0);
+        let Incoming::Response(response) = session.receive(&answer).unwrap() else {
+            panic!("refused")
+        };
+        frames.push(frame_json(Direction::LockToEndpoint, &answer, &response.encode()));
+        response
+    };
+    exchange(&mut session, Request::Status, now);
+    now += 1_000;
+    let r = exchange(&mut session, Request::Challenge, now);
+    let Ok(ResponseBody::Challenge { challenge, .. }) = r.result else {
+        panic!("no challenge")
+    };
+    now += 1_000;
+    let unlock = Request::Actuate {
+        action: Action::Unlock,
+        challenge,
+    };
+    exchange(&mut session, unlock, now);
+    let session_json = json!({
+        "description": "Session frames after the pairing in pairing.json: status, challenge, unlock. The lock's challenge is its next 16 random bytes.",
+        "auth_id": 1,
+        "lock_challenge_randomness": hex::encode(&challenge),
+        "frames": frames,
+    });
+    (pairing_json, session_json)
+}
+
+fn vector_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors").join(name)
+}
+
+#[test]
+fn the_code_matches_the_published_vectors_byte_for_byte() {
+    let (pairing, session) = generate();
+    for (name, value) in [("pairing.json", pairing), ("session.json", session)] {
+        let path = vector_path(name);
+        if std::env::var_os("LOCKGATE_WRITE_VECTORS").is_some() {
+            let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
+            std::fs::write(&path, text).unwrap();
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; regenerate with LOCKGATE_WRITE_VECTORS=1", path.display()));
+        let published: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(published, value, "{name} differs from the code");
+    }
+}
+
+#[test]
+fn the_published_frames_are_accepted_by_a_fresh_lock() {
+    let text = std::fs::read_to_string(vector_path("pairing.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let frame = |k: &str| hex::decode(v["frames"][k].as_str().unwrap()).unwrap();
+    let mut lock_rng = pattern(0xc0, 64);
+    lock_rng.extend_from_slice(&pattern(0xa0, 16));
+    let mut lock = vector_lock(ScriptedRng(lock_rng));
+    lock.press_button(T0);
+    let reply = lock.handle_frame(T0, Via::Gateway, &frame("pair_start"));
+    assert_eq!(reply.frames, vec![frame("pair_reply")]);
+    let done = lock.handle_frame(T0, Via::Gateway, &frame("pair_confirm"));
+    assert_eq!(done.frames, vec![frame("pair_done")]);
+}

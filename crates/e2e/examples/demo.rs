@@ -41,7 +41,11 @@ fn main() {
     let identity = LockIdentity::generate(&mut OsRng);
     let label = identity.label.clone();
     let mut lock = LockMachine::new(LockConfig::default(), identity, OsRng);
-    println!("lock {} (label code printed on it: {})", lock.lock_id(), label.digits());
+    println!(
+        "lock {} (label code printed on it: {})",
+        lock.lock_id(),
+        label.digits()
+    );
 
     println!("\n1. The owner presses the lock's button: its pairing window opens for 2 minutes.");
     lock.press_button(now_ms());
@@ -54,7 +58,10 @@ fn main() {
             .expect("valid name");
     let paired = loop {
         relay("endpoint -> lock", &frame);
-        let answer = lock.handle_frame(now_ms(), Via::Gateway, &frame).frames.remove(0);
+        let answer = lock
+            .handle_frame(now_ms(), Via::Gateway, &frame)
+            .frames
+            .remove(0);
         relay("lock -> endpoint", &answer);
         match pairing.handle(&answer).expect("pairing succeeds") {
             PairingStep::Send(next) => frame = next,
@@ -75,7 +82,10 @@ fn main() {
             None => sent.last().cloned().expect("something was sent"),
         };
         relay("endpoint -> lock", &frame);
-        let answer = lock.handle_frame(now_ms(), Via::Gateway, &frame).frames.remove(0);
+        let answer = lock
+            .handle_frame(now_ms(), Via::Gateway, &frame)
+            .frames
+            .remove(0);
         relay("lock -> endpoint", &answer);
         sent.push(frame);
         match session.receive(&answer).expect("authentic answer") {
@@ -89,7 +99,10 @@ fn main() {
     else {
         panic!("no challenge");
     };
-    let unlock = Request::Actuate { action: Action::Unlock, challenge };
+    let unlock = Request::Actuate {
+        action: Action::Unlock,
+        challenge,
+    };
     let result = call(&mut lock, Some(unlock));
     println!("  lock answered: {result:?}");
 
@@ -98,7 +111,10 @@ fn main() {
     println!("  lock answered: {replayed:?}");
 
     println!("\n5. The admin invites a guest for 48 hours.");
-    let invite = Request::InviteCreate { grant: Grant::unlimited(Role::User), ttl_secs: 0 };
+    let invite = Request::InviteCreate {
+        grant: Grant::unlimited(Role::User),
+        ttl_secs: 0,
+    };
     if let Ok(ResponseBody::InviteCreated { code, .. }) = call(&mut lock, Some(invite)) {
         println!("  invite code to pass on: {}", code.display().as_str());
     }

@@ -147,9 +147,14 @@ mod tests {
     #[test]
     fn short_strings_enforce_length_and_utf8() {
         assert!(Reader::new(&[0]).short_str("name", 1, 32).is_err());
-        assert!(Reader::new(&[2, 0xff, 0xfe]).short_str("name", 1, 32).is_err());
+        assert!(Reader::new(&[2, 0xff, 0xfe])
+            .short_str("name", 1, 32)
+            .is_err());
         let mut out = Vec::new();
         put_short_str(&mut out, "héllo");
-        assert_eq!(Reader::new(&out).short_str("name", 1, 32).as_deref(), Ok("héllo"));
+        assert_eq!(
+            Reader::new(&out).short_str("name", 1, 32).as_deref(),
+            Ok("héllo")
+        );
     }
 }

@@ -621,7 +621,10 @@ mod tests {
                     valid_ms: 30_000,
                 },
             ),
-            (Opcode::Unlock, ResponseBody::Actuation(MechanismState::Unlocking)),
+            (
+                Opcode::Unlock,
+                ResponseBody::Actuation(MechanismState::Unlocking),
+            ),
             (
                 Opcode::InviteCreate,
                 ResponseBody::InviteCreated {

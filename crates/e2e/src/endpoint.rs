@@ -9,8 +9,8 @@ use crate::command::{Grant, Request, Response};
 use crate::error_code::ErrorCode;
 use crate::keys::{KeyError, PublicKey, StaticSecret};
 use crate::pairing::{
-    decode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone,
-    PairReply, PairStart, PairingKeys, Step,
+    decode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone, PairReply,
+    PairStart, PairingKeys, Step,
 };
 use crate::session::{Channel, ChannelState, Direction, Sealed, SessionError};
 use crate::setup_code::SetupCode;
@@ -36,7 +36,9 @@ pub enum PairingError {
     #[error("malformed pairing message: {0}")]
     Malformed(#[from] DecodeError),
     /// The lock's reply did not decrypt: wrong code, wrong lock, or tampering.
-    #[error("pairing failed: the code is wrong, it is another lock, or the exchange was tampered with")]
+    #[error(
+        "pairing failed: the code is wrong, it is another lock, or the exchange was tampered with"
+    )]
     WrongCodeOrLock,
     /// The lock's final confirmation did not verify.
     #[error("the lock's confirmation did not verify: the exchange was tampered with")]
@@ -217,7 +219,10 @@ impl EndpointPairing {
         let grant_bytes = keys
             .open(Step::Done, &done.sealed_grant)
             .ok_or(PairingError::ConfirmationFailed)?;
-        if !macs_equal(&keys.lock_confirmation(transcript, &grant_bytes), &done.confirm) {
+        if !macs_equal(
+            &keys.lock_confirmation(transcript, &grant_bytes),
+            &done.confirm,
+        ) {
             return Err(PairingError::ConfirmationFailed);
         }
         let (auth_id, grant) = decode_grant(&grant_bytes)?;
@@ -240,7 +245,11 @@ impl EndpointPairing {
     /// The last frame sent, to retransmit if no answer came (`None` once finished).
     pub fn retransmission(&self) -> Option<Vec<u8>> {
         match &self.stage {
-            Stage::AwaitReply(_) => Some(pairing_frame(self.pairing_id, Step::Start, &self.start_body)),
+            Stage::AwaitReply(_) => Some(pairing_frame(
+                self.pairing_id,
+                Step::Start,
+                &self.start_body,
+            )),
             Stage::AwaitDone { confirm_frame, .. } => Some(confirm_frame.clone()),
             Stage::Finished => None,
         }

@@ -65,7 +65,9 @@ impl fmt::Debug for StaticSecret {
 }
 
 /// A static X25519 public key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PublicKey(pub [u8; KEY_LEN]);
 
 impl PublicKey {

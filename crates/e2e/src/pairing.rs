@@ -194,7 +194,11 @@ pub fn endpoint_identity(name: &str) -> Vec<u8> {
 
 /// The SPAKE2 identity of a lock: `"lockgate v1 lock:" || lock id as 16 lowercase hex`.
 pub fn lock_identity(lock_id: &LockId) -> Vec<u8> {
-    [b"lockgate v1 lock:".as_slice(), lock_id.to_string().as_bytes()].concat()
+    [
+        b"lockgate v1 lock:".as_slice(),
+        lock_id.to_string().as_bytes(),
+    ]
+    .concat()
 }
 
 /// Starts SPAKE2 on the side given by `endpoint` (`true`: side A).
@@ -355,7 +359,10 @@ mod tests {
     fn confirmations_differ_by_side() {
         let keys = PairingKeys::derive(&[5; 32]);
         let t = [9u8; 32];
-        assert_ne!(keys.endpoint_confirmation(&t), keys.lock_confirmation(&t, &[]));
+        assert_ne!(
+            keys.endpoint_confirmation(&t),
+            keys.lock_confirmation(&t, &[])
+        );
     }
 
     #[test]

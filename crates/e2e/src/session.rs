@@ -260,7 +260,10 @@ mod tests {
         let sealed = e.seal(b"status").unwrap();
         // Same key, same counter, but the direction byte in the nonce differs.
         let mut e2 = pair().0;
-        assert_eq!(deliver(&mut e2, &sealed.frame), Err(SessionError::Authentication));
+        assert_eq!(
+            deliver(&mut e2, &sealed.frame),
+            Err(SessionError::Authentication)
+        );
     }
 
     #[test]
@@ -278,7 +281,6 @@ mod tests {
             assert!(refused, "bit {i} flipped was accepted");
         }
     }
-
 
     #[test]
     fn the_first_send_and_every_reservation_boundary_ask_to_persist() {
@@ -322,16 +324,32 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let e = StaticSecret::generate(&mut rng);
         let l = StaticSecret::generate(&mut rng);
-        let mut tx =
-            Channel::new(&e, &l.public_key(), 1, Direction::EndpointToLock, Default::default())
-                .unwrap();
-        let mut rx =
-            Channel::new(&l, &e.public_key(), 1, Direction::LockToEndpoint, Default::default())
-                .unwrap();
+        let mut tx = Channel::new(
+            &e,
+            &l.public_key(),
+            1,
+            Direction::EndpointToLock,
+            Default::default(),
+        )
+        .unwrap();
+        let mut rx = Channel::new(
+            &l,
+            &e.public_key(),
+            1,
+            Direction::LockToEndpoint,
+            Default::default(),
+        )
+        .unwrap();
         let old = tx.seal(b"rename").unwrap();
         deliver(&mut rx, &old.frame).unwrap();
-        let mut restored =
-            Channel::new(&l, &e.public_key(), 1, Direction::LockToEndpoint, rx.state()).unwrap();
+        let mut restored = Channel::new(
+            &l,
+            &e.public_key(),
+            1,
+            Direction::LockToEndpoint,
+            rx.state(),
+        )
+        .unwrap();
         assert!(deliver(&mut restored, &old.frame).is_err());
         let fresh = tx.seal(b"status").unwrap();
         assert_eq!(deliver(&mut restored, &fresh.frame).unwrap(), b"status");
@@ -344,6 +362,9 @@ mod tests {
         let (mut h, _) = Header::parse(&sealed.frame).unwrap();
         h.auth_id = 8;
         let (_, l) = pair();
-        assert_eq!(l.precheck(&h), Err(SessionError::WrongAddress { expected: 7 }));
+        assert_eq!(
+            l.precheck(&h),
+            Err(SessionError::WrongAddress { expected: 7 })
+        );
     }
 }

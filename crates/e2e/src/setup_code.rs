@@ -24,8 +24,8 @@ const INVITE_PASSWORD_PREFIX: &[u8] = b"lockgate v1 invite:";
 
 /// Passcodes the Matter specification forbids (section 5.1.7.1), refused here too.
 const MATTER_FORBIDDEN: [&str; 12] = [
-    "00000000", "11111111", "22222222", "33333333", "44444444", "55555555", "66666666",
-    "77777777", "88888888", "99999999", "12345678", "87654321",
+    "00000000", "11111111", "22222222", "33333333", "44444444", "55555555", "66666666", "77777777",
+    "88888888", "99999999", "12345678", "87654321",
 ];
 
 /// Why a code was refused.
@@ -38,7 +38,9 @@ pub enum CodeError {
     #[error("a code may contain only digits, spaces and dashes")]
     NotDigits,
     /// A code anyone would guess first.
-    #[error("the code is trivial (all one digit, a run up or down, or on Matter's forbidden list)")]
+    #[error(
+        "the code is trivial (all one digit, a run up or down, or on Matter's forbidden list)"
+    )]
     Trivial,
     /// Wrong number of digits for an invite.
     #[error("an invite code has {INVITE_CODE_DIGITS} digits, this one has {0}")]
@@ -164,7 +166,13 @@ impl InviteCode {
     /// The code as people type it: `NNNN-NNNN-NNNN-NNNN`.
     pub fn display(&self) -> Zeroizing<String> {
         let d = self.digits();
-        Zeroizing::new(format!("{}-{}-{}-{}", &d[0..4], &d[4..8], &d[8..12], &d[12..16]))
+        Zeroizing::new(format!(
+            "{}-{}-{}-{}",
+            &d[0..4],
+            &d[4..8],
+            &d[8..12],
+            &d[12..16]
+        ))
     }
 
     /// The SPAKE2 password: `"lockgate v1 invite:"` followed by the 16 ASCII digits.
@@ -176,7 +184,11 @@ impl InviteCode {
     pub fn ct_eq(&self, other: &InviteCode) -> bool {
         use subtle::ConstantTimeEq;
         let a = [self.id.to_le_bytes().as_slice(), &self.secret.to_le_bytes()].concat();
-        let b = [other.id.to_le_bytes().as_slice(), &other.secret.to_le_bytes()].concat();
+        let b = [
+            other.id.to_le_bytes().as_slice(),
+            &other.secret.to_le_bytes(),
+        ]
+        .concat();
         a.ct_eq(&b).into()
     }
 }
@@ -227,7 +239,10 @@ mod tests {
 
     #[test]
     fn label_codes_need_eight_to_sixteen_digits() {
-        assert_eq!("1357924".parse::<LabelCode>(), Err(CodeError::LabelLength(7)));
+        assert_eq!(
+            "1357924".parse::<LabelCode>(),
+            Err(CodeError::LabelLength(7))
+        );
         assert_eq!(
             "13579246801357924".parse::<LabelCode>(),
             Err(CodeError::LabelLength(17))
@@ -238,7 +253,15 @@ mod tests {
 
     #[test]
     fn trivial_label_codes_are_refused() {
-        for code in ["00000000", "77777777777", "12345678", "34567890", "890123456", "87654321", "3210987654"] {
+        for code in [
+            "00000000",
+            "77777777777",
+            "12345678",
+            "34567890",
+            "890123456",
+            "87654321",
+            "3210987654",
+        ] {
             assert_eq!(code.parse::<LabelCode>(), Err(CodeError::Trivial), "{code}");
         }
         for code in MATTER_FORBIDDEN {
@@ -263,7 +286,10 @@ mod tests {
         let parsed: InviteCode = code.display().parse().unwrap();
         assert!(parsed.ct_eq(&code));
         assert!(code.display().starts_with("0042-"));
-        assert_eq!("0042 1234".parse::<InviteCode>(), Err(CodeError::InviteLength(8)));
+        assert_eq!(
+            "0042 1234".parse::<InviteCode>(),
+            Err(CodeError::InviteLength(8))
+        );
     }
 
     #[test]

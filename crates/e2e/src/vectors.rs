@@ -110,7 +110,10 @@ fn generate() -> (Value, Value) {
     let PairingStep::Send(confirm) = pairing.handle(&reply).unwrap() else {
         panic!("no confirm")
     };
-    let done = lock.handle_frame(T0, Via::Gateway, &confirm).frames.remove(0);
+    let done = lock
+        .handle_frame(T0, Via::Gateway, &confirm)
+        .frames
+        .remove(0);
     let PairingStep::Paired(paired) = pairing.handle(&done).unwrap() else {
         panic!("not paired")
     };
@@ -177,11 +180,18 @@ fn generate() -> (Value, Value) {
         let plain = request.encode();
         let sealed = session.request(&request).unwrap();
         frames.push(frame_json(Direction::EndpointToLock, &sealed.frame, &plain));
-        let answer = lock.handle_frame(now, Via::Gateway, &sealed.frame).frames.remove(0);
+        let answer = lock
+            .handle_frame(now, Via::Gateway, &sealed.frame)
+            .frames
+            .remove(0);
         let Incoming::Response(response) = session.receive(&answer).unwrap() else {
             panic!("refused")
         };
-        frames.push(frame_json(Direction::LockToEndpoint, &answer, &response.encode()));
+        frames.push(frame_json(
+            Direction::LockToEndpoint,
+            &answer,
+            &response.encode(),
+        ));
         response
     };
     exchange(&mut session, Request::Status, now);
@@ -199,14 +209,16 @@ fn generate() -> (Value, Value) {
     let session_json = json!({
         "description": "Session frames after the pairing in pairing.json: status, challenge, unlock. The lock's challenge is its next 16 random bytes.",
         "auth_id": 1,
-        "lock_challenge_randomness": hex::encode(&challenge),
+        "lock_challenge_randomness": hex::encode(challenge),
         "frames": frames,
     });
     (pairing_json, session_json)
 }
 
 fn vector_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/vectors").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/vectors")
+        .join(name)
 }
 
 #[test]
@@ -219,8 +231,12 @@ fn the_code_matches_the_published_vectors_byte_for_byte() {
             std::fs::write(&path, text).unwrap();
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; regenerate with LOCKGATE_WRITE_VECTORS=1", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; regenerate with LOCKGATE_WRITE_VECTORS=1",
+                path.display()
+            )
+        });
         let published: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(published, value, "{name} differs from the code");
     }

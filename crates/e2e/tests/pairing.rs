@@ -9,7 +9,16 @@ use lockgate_e2e::lock::{Effect, WindowClosed, MAX_AUTHORIZATIONS, MAX_FAILED_AT
 use lockgate_e2e::{ErrorCode, InviteCode, MechanismState, SetupCode, StaticSecret};
 
 fn invite(world: &mut World, admin: &mut common::Endpoint, grant: Grant, ttl: u32) -> InviteCode {
-    match world.call(admin, &Request::InviteCreate { grant, ttl_secs: ttl }).result {
+    match world
+        .call(
+            admin,
+            &Request::InviteCreate {
+                grant,
+                ttl_secs: ttl,
+            },
+        )
+        .result
+    {
         Ok(ResponseBody::InviteCreated { code, .. }) => code,
         other => panic!("no invite: {other:?}"),
     }
@@ -22,8 +31,17 @@ fn the_first_endpoint_pairs_with_the_label_code_and_becomes_admin() {
     let ep = w.pair("phone", &w.label()).unwrap();
     assert_eq!(ep.session.lock().grant, Grant::unlimited(Role::Admin));
     assert_eq!(ep.session.lock().lock_key, w.lock.public_key());
-    assert!(w.effects.iter().any(|e| matches!(e, Effect::Paired { role: Role::Admin, .. })));
-    assert!(w.persisted.is_some(), "the new authorization was persisted before PairDone left");
+    assert!(w.effects.iter().any(|e| matches!(
+        e,
+        Effect::Paired {
+            role: Role::Admin,
+            ..
+        }
+    )));
+    assert!(
+        w.persisted.is_some(),
+        "the new authorization was persisted before PairDone left"
+    );
 }
 
 #[test]
@@ -39,7 +57,10 @@ fn pair_and_unlock_end_to_end_through_an_in_memory_relay() {
             challenge,
         },
     );
-    assert_eq!(r.result, Ok(ResponseBody::Actuation(MechanismState::Unlocking)));
+    assert_eq!(
+        r.result,
+        Ok(ResponseBody::Actuation(MechanismState::Unlocking))
+    );
     w.advance(1_500);
     assert_eq!(w.lock.mechanism_state(), MechanismState::Unlocked);
     match w.call(&mut ep, &Request::Status).result {
@@ -55,7 +76,9 @@ fn pairing_outside_the_window_is_refused() {
     assert_eq!(err, PairingError::Refused(ErrorCode::NotInPairingMode));
     w.press_button();
     w.advance(120_000);
-    assert!(w.effects.contains(&Effect::PairingWindowClosed(WindowClosed::Timeout)));
+    assert!(w
+        .effects
+        .contains(&Effect::PairingWindowClosed(WindowClosed::Timeout)));
     let err = w.pair("phone", &w.label()).unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::NotInPairingMode));
 }
@@ -65,7 +88,9 @@ fn a_second_button_press_closes_the_window() {
     let mut w = World::new(4);
     w.press_button();
     w.press_button();
-    assert!(w.effects.contains(&Effect::PairingWindowClosed(WindowClosed::Button)));
+    assert!(w
+        .effects
+        .contains(&Effect::PairingWindowClosed(WindowClosed::Button)));
     assert!(w.pair("phone", &w.label()).is_err());
 }
 
@@ -90,7 +115,9 @@ fn the_window_closes_after_twenty_failed_attempts_and_says_so() {
             PairingError::WrongCodeOrLock
         );
     }
-    assert!(w.effects.contains(&Effect::PairingWindowClosed(WindowClosed::TooManyAttempts)));
+    assert!(w
+        .effects
+        .contains(&Effect::PairingWindowClosed(WindowClosed::TooManyAttempts)));
     let err = w.pair("phone", &w.label()).unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::NotInPairingMode));
 }
@@ -108,18 +135,25 @@ fn abandoned_attempts_count_as_failures_when_they_time_out() {
     let mut used = 0;
     while used < MAX_FAILED_ATTEMPTS {
         // A relay that tests a guess with PairStart and never confirms.
-        for _ in 0..lockgate_e2e::lock::MAX_PENDING_PAIRINGS.min(usize::from(MAX_FAILED_ATTEMPTS - used)) {
+        for _ in
+            0..lockgate_e2e::lock::MAX_PENDING_PAIRINGS.min(usize::from(MAX_FAILED_ATTEMPTS - used))
+        {
             let key = StaticSecret::generate(&mut w.rng);
             let rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(used));
             let (_, start) =
                 lockgate_e2e::EndpointPairing::start(&key, lock_id, "x", &label, rng).unwrap();
-            let reply = w.to_lock(&start);
-            assert_eq!(lockgate_wire::Header::parse(&reply[0]).unwrap().0.counter, 2);
+            let reply = w.deliver(&start);
+            assert_eq!(
+                lockgate_wire::Header::parse(&reply[0]).unwrap().0.counter,
+                2
+            );
             used += 1;
         }
         w.advance(30_000);
     }
-    assert!(w.effects.contains(&Effect::PairingWindowClosed(WindowClosed::TooManyAttempts)));
+    assert!(w
+        .effects
+        .contains(&Effect::PairingWindowClosed(WindowClosed::TooManyAttempts)));
     let failures = w
         .effects
         .iter()
@@ -146,7 +180,9 @@ fn a_successful_label_pairing_closes_the_window() {
     let mut w = World::new(8);
     w.press_button();
     w.pair("phone", &w.label()).unwrap();
-    assert!(w.effects.contains(&Effect::PairingWindowClosed(WindowClosed::Paired)));
+    assert!(w
+        .effects
+        .contains(&Effect::PairingWindowClosed(WindowClosed::Paired)));
     let err = w.pair("tablet", &w.label()).unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::NotInPairingMode));
 }
@@ -223,11 +259,16 @@ fn an_invite_is_burned_after_five_wrong_codes() {
     let last = if digits.ends_with('0') { "1" } else { "0" };
     let wrong: InviteCode = format!("{}{}", &digits[..15], last).parse().unwrap();
     for _ in 0..lockgate_e2e::lock::MAX_INVITE_FAILURES {
-        let err = w.pair("mallory", &SetupCode::Invite(wrong.clone())).unwrap_err();
+        let err = w
+            .pair("mallory", &SetupCode::Invite(wrong.clone()))
+            .unwrap_err();
         assert_eq!(err, PairingError::WrongCodeOrLock);
     }
     w.advance(30_000);
-    assert!(w.effects.iter().any(|e| matches!(e, Effect::InviteBurned { .. })));
+    assert!(w
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::InviteBurned { .. })));
     let err = w.pair("guest", &SetupCode::Invite(code)).unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::InviteUnknown));
 }
@@ -239,10 +280,13 @@ fn the_lock_holds_at_most_thirty_two_authorizations() {
     let mut admin = w.pair("admin", &w.label()).unwrap();
     for i in 1..MAX_AUTHORIZATIONS {
         let code = invite(&mut w, &mut admin, Grant::unlimited(Role::User), 0);
-        w.pair(&format!("user {i}"), &SetupCode::Invite(code)).unwrap();
+        w.pair(&format!("user {i}"), &SetupCode::Invite(code))
+            .unwrap();
     }
     let code = invite(&mut w, &mut admin, Grant::unlimited(Role::User), 0);
-    let err = w.pair("one too many", &SetupCode::Invite(code)).unwrap_err();
+    let err = w
+        .pair("one too many", &SetupCode::Invite(code))
+        .unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::AuthorizationsFull));
 }
 
@@ -263,7 +307,10 @@ fn a_factory_reset_clears_every_authorization() {
     w.press_button();
     let fresh = w.pair("new owner", &w.label()).unwrap();
     assert_eq!(fresh.session.lock().grant.role, Role::Admin);
-    assert!(fresh.session.lock().auth_id > admin.session.lock().auth_id, "ids are never reused");
+    assert!(
+        fresh.session.lock().auth_id > admin.session.lock().auth_id,
+        "ids are never reused"
+    );
 }
 
 #[test]
@@ -277,10 +324,14 @@ fn too_many_concurrent_attempts_are_refused_as_busy() {
         let rng = rand_chacha::ChaCha20Rng::seed_from_u64(i as u64);
         let (_, start) =
             lockgate_e2e::EndpointPairing::start(&key, lock_id, "x", &label, rng).unwrap();
-        let replies = w.to_lock(&start);
-        let refused = lockgate_wire::Header::parse(&replies[0]).unwrap().0.kind
-            == lockgate_wire::Kind::Error;
-        assert_eq!(refused, i == lockgate_e2e::lock::MAX_PENDING_PAIRINGS, "attempt {i}");
+        let replies = w.deliver(&start);
+        let refused =
+            lockgate_wire::Header::parse(&replies[0]).unwrap().0.kind == lockgate_wire::Kind::Error;
+        assert_eq!(
+            refused,
+            i == lockgate_e2e::lock::MAX_PENDING_PAIRINGS,
+            "attempt {i}"
+        );
     }
 }
 

@@ -45,7 +45,7 @@ fn an_unlock_held_back_past_challenge_expiry_is_refused() {
     };
     let held = ep.session.request(&unlock).unwrap();
     w.advance(30_000); // the relay sits on the frame for the challenge's lifetime
-    let answer = w.to_lock(&held.frame);
+    let answer = w.deliver(&held.frame);
     let r = match ep.session.receive(&answer[0]).unwrap() {
         Incoming::Response(r) => r,
         other => panic!("{other:?}"),
@@ -68,7 +68,10 @@ fn a_challenge_opens_the_door_only_once() {
         action: Action::Lock,
         challenge,
     };
-    assert_eq!(w.call(&mut ep, &lock).result, Err(ErrorCode::ChallengeInvalid));
+    assert_eq!(
+        w.call(&mut ep, &lock).result,
+        Err(ErrorCode::ChallengeInvalid)
+    );
 }
 
 #[test]
@@ -78,7 +81,10 @@ fn a_challenge_the_lock_never_issued_is_refused() {
         action: Action::Unlock,
         challenge: [0x5a; 16],
     };
-    assert_eq!(w.call(&mut ep, &forged).result, Err(ErrorCode::ChallengeInvalid));
+    assert_eq!(
+        w.call(&mut ep, &forged).result,
+        Err(ErrorCode::ChallengeInvalid)
+    );
 }
 
 #[test]
@@ -90,7 +96,10 @@ fn a_challenge_issued_to_one_endpoint_is_useless_to_another() {
         action: Action::Unlock,
         challenge,
     };
-    assert_eq!(w.call(&mut user, &unlock).result, Err(ErrorCode::ChallengeInvalid));
+    assert_eq!(
+        w.call(&mut user, &unlock).result,
+        Err(ErrorCode::ChallengeInvalid)
+    );
 }
 
 #[test]
@@ -111,7 +120,11 @@ fn users_cannot_invite_list_revoke_or_set_the_time() {
             name: "pwned".into(),
         },
     ] {
-        assert_eq!(w.call(&mut user, &request).result, Err(ErrorCode::Forbidden), "{request:?}");
+        assert_eq!(
+            w.call(&mut user, &request).result,
+            Err(ErrorCode::Forbidden),
+            "{request:?}"
+        );
     }
     // But a user may use the lock and rename itself.
     assert!(actuate(&mut w, &mut user, Action::Unlock).is_ok());
@@ -147,7 +160,8 @@ fn admins_list_rename_and_revoke() {
         other => panic!("a revoked endpoint was served: {other:?}"),
     }
     assert_eq!(
-        w.call(&mut admin, &Request::AuthRevoke { id: user_id }).result,
+        w.call(&mut admin, &Request::AuthRevoke { id: user_id })
+            .result,
         Err(ErrorCode::NotFound)
     );
 }
@@ -172,7 +186,10 @@ fn time_limited_access_needs_a_set_clock() {
         not_after: T0 + 3_600_000,
     };
     let request = Request::InviteCreate { grant, ttl_secs: 0 };
-    assert_eq!(w.call(&mut admin, &request).result, Err(ErrorCode::ClockNotSet));
+    assert_eq!(
+        w.call(&mut admin, &request).result,
+        Err(ErrorCode::ClockNotSet)
+    );
 }
 
 #[test]
@@ -188,11 +205,17 @@ fn expired_and_not_yet_valid_endpoints_are_refused() {
         not_after: w.now + 120_000,
     };
     let mut guest = join(&mut w, &mut admin, "guest", grant);
-    assert_eq!(w.call(&mut guest, &Request::Status).result, Err(ErrorCode::NotYetValid));
+    assert_eq!(
+        w.call(&mut guest, &Request::Status).result,
+        Err(ErrorCode::NotYetValid)
+    );
     w.advance(60_000);
     assert!(w.call(&mut guest, &Request::Status).result.is_ok());
     w.advance(60_001);
-    assert_eq!(w.call(&mut guest, &Request::Status).result, Err(ErrorCode::Expired));
+    assert_eq!(
+        w.call(&mut guest, &Request::Status).result,
+        Err(ErrorCode::Expired)
+    );
 }
 
 #[test]
@@ -208,7 +231,7 @@ fn local_only_endpoints_are_refused_through_a_gateway() {
         Err(ErrorCode::RemoteNotAllowed)
     );
     let sealed = local.session.request(&Request::Status).unwrap();
-    let answer = w.to_lock_via(Via::Direct, &sealed.frame);
+    let answer = w.deliver_via(Via::Direct, &sealed.frame);
     match local.session.receive(&answer[0]).unwrap() {
         Incoming::Response(r) => assert!(r.result.is_ok()),
         other => panic!("{other:?}"),
@@ -219,7 +242,10 @@ fn local_only_endpoints_are_refused_through_a_gateway() {
 fn a_moving_lock_refuses_another_actuation() {
     let (mut w, mut ep) = admin_world(30);
     assert!(actuate(&mut w, &mut ep, Action::Unlock).is_ok());
-    assert_eq!(actuate(&mut w, &mut ep, Action::Lock), Err(ErrorCode::MechanismBusy));
+    assert_eq!(
+        actuate(&mut w, &mut ep, Action::Lock),
+        Err(ErrorCode::MechanismBusy)
+    );
     w.advance(1_500);
     assert_eq!(
         actuate(&mut w, &mut ep, Action::Lock),

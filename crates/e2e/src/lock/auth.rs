@@ -211,7 +211,12 @@ mod tests {
 
     #[test]
     fn users_cannot_manage_authorizations() {
-        for op in [Opcode::InviteCreate, Opcode::AuthList, Opcode::AuthRevoke, Opcode::SetTime] {
+        for op in [
+            Opcode::InviteCreate,
+            Opcode::AuthList,
+            Opcode::AuthRevoke,
+            Opcode::SetTime,
+        ] {
             assert!(!role_permits(Role::User, op));
             assert!(role_permits(Role::Admin, op));
         }
@@ -226,10 +231,19 @@ mod tests {
             not_before: 1000,
             not_after: 2000,
         });
-        assert_eq!(a.check_valid(None, Via::Gateway), Err(ErrorCode::ClockNotSet));
-        assert_eq!(a.check_valid(Some(999), Via::Gateway), Err(ErrorCode::NotYetValid));
+        assert_eq!(
+            a.check_valid(None, Via::Gateway),
+            Err(ErrorCode::ClockNotSet)
+        );
+        assert_eq!(
+            a.check_valid(Some(999), Via::Gateway),
+            Err(ErrorCode::NotYetValid)
+        );
         assert_eq!(a.check_valid(Some(1500), Via::Gateway), Ok(()));
-        assert_eq!(a.check_valid(Some(2001), Via::Gateway), Err(ErrorCode::Expired));
+        assert_eq!(
+            a.check_valid(Some(2001), Via::Gateway),
+            Err(ErrorCode::Expired)
+        );
     }
 
     #[test]
@@ -240,7 +254,10 @@ mod tests {
             not_before: 0,
             not_after: NO_END,
         });
-        assert_eq!(a.check_valid(None, Via::Gateway), Err(ErrorCode::RemoteNotAllowed));
+        assert_eq!(
+            a.check_valid(None, Via::Gateway),
+            Err(ErrorCode::RemoteNotAllowed)
+        );
         assert_eq!(a.check_valid(None, Via::Direct), Ok(()));
     }
 
@@ -252,8 +269,14 @@ mod tests {
         assert_eq!(a.redeem_challenge(&c, 50), Ok(()));
         assert_eq!(a.redeem_challenge(&c, 51), Err(ErrorCode::ChallengeInvalid));
         let late = a.issue_challenge(&mut rng, 0, 100);
-        assert_eq!(a.redeem_challenge(&late, 100), Err(ErrorCode::ChallengeExpired));
-        assert_eq!(a.redeem_challenge(&[0; 16], 0), Err(ErrorCode::ChallengeInvalid));
+        assert_eq!(
+            a.redeem_challenge(&late, 100),
+            Err(ErrorCode::ChallengeExpired)
+        );
+        assert_eq!(
+            a.redeem_challenge(&[0; 16], 0),
+            Err(ErrorCode::ChallengeInvalid)
+        );
     }
 
     #[test]
@@ -264,6 +287,9 @@ mod tests {
         for _ in 0..MAX_CHALLENGES {
             a.issue_challenge(&mut rng, 0, 100);
         }
-        assert_eq!(a.redeem_challenge(&first, 1), Err(ErrorCode::ChallengeInvalid));
+        assert_eq!(
+            a.redeem_challenge(&first, 1),
+            Err(ErrorCode::ChallengeInvalid)
+        );
     }
 }

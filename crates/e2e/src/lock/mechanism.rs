@@ -53,7 +53,12 @@ impl Mechanism {
     }
 
     /// Starts `action`, which takes `move_ms`; an unlatch then holds the latch `hold_ms`.
-    pub fn start(&mut self, action: Action, now: u64, move_ms: u64) -> Result<MechanismState, ErrorCode> {
+    pub fn start(
+        &mut self,
+        action: Action,
+        now: u64,
+        move_ms: u64,
+    ) -> Result<MechanismState, ErrorCode> {
         if self.movement.is_some() {
             return Err(ErrorCode::MechanismBusy);
         }
@@ -102,7 +107,10 @@ mod tests {
     #[test]
     fn unlock_takes_its_time_then_settles() {
         let mut m = Mechanism::new(MechanismState::Locked);
-        assert_eq!(m.start(Action::Unlock, 0, 1500), Ok(MechanismState::Unlocking));
+        assert_eq!(
+            m.start(Action::Unlock, 0, 1500),
+            Ok(MechanismState::Unlocking)
+        );
         assert_eq!(m.poll(1499, 1000), None);
         assert_eq!(m.poll(1500, 1000), Some(MechanismState::Unlocked));
     }
@@ -111,7 +119,10 @@ mod tests {
     fn a_moving_mechanism_refuses_another_command() {
         let mut m = Mechanism::new(MechanismState::Unlocked);
         m.start(Action::Lock, 0, 1500).unwrap();
-        assert_eq!(m.start(Action::Unlock, 10, 1500), Err(ErrorCode::MechanismBusy));
+        assert_eq!(
+            m.start(Action::Unlock, 10, 1500),
+            Err(ErrorCode::MechanismBusy)
+        );
     }
 
     #[test]
@@ -135,7 +146,13 @@ mod tests {
 
     #[test]
     fn a_restart_mid_movement_comes_back_at_rest() {
-        assert_eq!(Mechanism::new(MechanismState::Locking).state(), MechanismState::Locked);
-        assert_eq!(Mechanism::new(MechanismState::Unlatched).state(), MechanismState::Unlocked);
+        assert_eq!(
+            Mechanism::new(MechanismState::Locking).state(),
+            MechanismState::Locked
+        );
+        assert_eq!(
+            Mechanism::new(MechanismState::Unlatched).state(),
+            MechanismState::Unlocked
+        );
     }
 }

@@ -13,8 +13,8 @@ mod snapshot;
 mod window;
 
 pub use auth::{
-    role_permits, AuthRecord, InviteRecord, Via, MAX_AUTHORIZATIONS, MAX_CHALLENGES,
-    MAX_INVITES, MAX_INVITE_FAILURES,
+    role_permits, AuthRecord, InviteRecord, Via, MAX_AUTHORIZATIONS, MAX_CHALLENGES, MAX_INVITES,
+    MAX_INVITE_FAILURES,
 };
 pub use mechanism::Mechanism;
 pub use pairing::MAX_PENDING_PAIRINGS;
@@ -225,7 +225,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let mut out = self.advance(now);
         if self.window.is_open(now) {
             self.window.close();
-            out.effects.push(Effect::PairingWindowClosed(WindowClosed::Button));
+            out.effects
+                .push(Effect::PairingWindowClosed(WindowClosed::Button));
         } else {
             let until = self.window.open(now, self.config.pairing_window_ms);
             out.effects.push(Effect::PairingWindowOpened { until });
@@ -243,7 +244,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         match header.kind {
             Kind::Pairing => self.on_pairing(now, &header, body, &mut out),
             Kind::Session => self.on_session(now, via, &header, body, &mut out),
-            Kind::Error => out.effects.push(Effect::Dropped(DropReason::UnexpectedFrame)),
+            Kind::Error => out
+                .effects
+                .push(Effect::Dropped(DropReason::UnexpectedFrame)),
         }
         out
     }
@@ -277,7 +280,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         self.pairings = Pairings::default();
         if self.window.deadline().is_some() {
             self.window.close();
-            out.effects.push(Effect::PairingWindowClosed(WindowClosed::FactoryReset));
+            out.effects
+                .push(Effect::PairingWindowClosed(WindowClosed::FactoryReset));
         }
         out.effects.push(Effect::FactoryReset);
         out
@@ -314,7 +318,11 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
     /// The lock's wall clock, if it has been set.
     fn wall_clock(&self, now: u64) -> Option<u64> {
         let offset = self.clock_offset_ms?;
-        Some(i128::from(now).saturating_add(i128::from(offset)).clamp(0, i128::from(u64::MAX)) as u64)
+        Some(
+            i128::from(now)
+                .saturating_add(i128::from(offset))
+                .clamp(0, i128::from(u64::MAX)) as u64,
+        )
     }
 }
 

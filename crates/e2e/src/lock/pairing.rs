@@ -9,8 +9,8 @@ use crate::endpoint::pairing_frame;
 use crate::error_code::ErrorCode;
 use crate::keys::PublicKey;
 use crate::pairing::{
-    encode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone,
-    PairReply, PairStart, PairingKeys, Step, SEALED_GRANT_LEN, SEALED_KEY_LEN,
+    encode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone, PairReply,
+    PairStart, PairingKeys, Step, SEALED_GRANT_LEN, SEALED_KEY_LEN,
 };
 use crate::session::ChannelState;
 use lockgate_wire::envelope::{is_pairing_id, Header};
@@ -53,14 +53,18 @@ impl Pairings {
     pub(super) fn deadline(&self, timeout_ms: u64) -> Option<u64> {
         let pending = self.pending.values().map(|p| p.started);
         let completed = self.completed.values().map(|c| c.started);
-        pending.chain(completed).min().map(|t| t.saturating_add(timeout_ms))
+        pending
+            .chain(completed)
+            .min()
+            .map(|t| t.saturating_add(timeout_ms))
     }
 }
 
 impl<R: RngCore + CryptoRng> LockMachine<R> {
     pub(super) fn on_pairing(&mut self, now: u64, header: &Header, body: &[u8], out: &mut Output) {
         if !is_pairing_id(header.auth_id) {
-            out.effects.push(Effect::Dropped(super::DropReason::UnexpectedFrame));
+            out.effects
+                .push(Effect::Dropped(super::DropReason::UnexpectedFrame));
             return;
         }
         match Step::from_counter(header.counter) {
@@ -137,7 +141,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         }
         if let Err(code) = self.start_pairing(now, pid, body, out) {
             refuse(out, header, code);
-            out.effects.push(Effect::PairingFailed { pairing_id: pid, code });
+            out.effects.push(Effect::PairingFailed {
+                pairing_id: pid,
+                code,
+            });
         }
     }
 
@@ -155,7 +162,11 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let password = self.eligible_password(now, &start)?;
         let (spake, spake_b) =
             spake_start(false, &password, &start.name, &self.lock_id, &mut self.rng);
-        let spake_key = Zeroizing::new(spake.finish(&start.spake).map_err(|_| ErrorCode::Malformed)?);
+        let spake_key = Zeroizing::new(
+            spake
+                .finish(&start.spake)
+                .map_err(|_| ErrorCode::Malformed)?,
+        );
         self.charge(now, &start, out)?;
         let keys = PairingKeys::derive(&spake_key);
         let mut sealed_lock_key = [0u8; SEALED_KEY_LEN];
@@ -220,7 +231,14 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             .map(PublicKey)
             .ok_or(ErrorCode::PairingFailed)?;
         let lock_key = self.key.public_key();
-        let t = transcript(pid, &self.lock_id, &p.start_body, &p.spake_b, &lock_key, &endpoint_key);
+        let t = transcript(
+            pid,
+            &self.lock_id,
+            &p.start_body,
+            &p.spake_b,
+            &lock_key,
+            &endpoint_key,
+        );
         if !macs_equal(&p.keys.endpoint_confirmation(&t), &confirm.confirm) {
             return Err(ErrorCode::PairingFailed);
         }
@@ -252,7 +270,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             CodeKind::Label => {
                 // One press of the button admits one endpoint.
                 self.window.close();
-                out.effects.push(Effect::PairingWindowClosed(WindowClosed::Paired));
+                out.effects
+                    .push(Effect::PairingWindowClosed(WindowClosed::Paired));
             }
             CodeKind::Invite => self.invites.retain(|i| i.id != p.invite_id),
         }
@@ -269,7 +288,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         }
         let grant = match p.code_kind {
             CodeKind::Label => {
-                let has_admin = self.auths.values().any(|a| a.record.grant.role == Role::Admin);
+                let has_admin = self
+                    .auths
+                    .values()
+                    .any(|a| a.record.grant.role == Role::Admin);
                 Grant::unlimited(if has_admin { Role::User } else { Role::Admin })
             }
             CodeKind::Invite => self
@@ -293,7 +315,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
     }
 
     fn pairing_failed(&mut self, pid: u32, p: &Pending, code: ErrorCode, out: &mut Output) {
-        out.effects.push(Effect::PairingFailed { pairing_id: pid, code });
+        out.effects.push(Effect::PairingFailed {
+            pairing_id: pid,
+            code,
+        });
         match p.code_kind {
             CodeKind::Label => {
                 if let Some(reason) = self.window.after_failure() {
@@ -308,7 +333,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
                 if burned {
                     self.invites.retain(|i| i.id != p.invite_id);
                     out.persist = true;
-                    out.effects.push(Effect::InviteBurned { invite_id: p.invite_id });
+                    out.effects.push(Effect::InviteBurned {
+                        invite_id: p.invite_id,
+                    });
                 }
             }
         }

@@ -57,8 +57,15 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let request = match Request::decode(&plaintext) {
             Ok(r) => r,
             Err(_) => {
-                let known = plaintext.first().and_then(|&b| Opcode::from_u8(b)).is_some();
-                let code = if known { ErrorCode::Malformed } else { ErrorCode::UnknownCommand };
+                let known = plaintext
+                    .first()
+                    .and_then(|&b| Opcode::from_u8(b))
+                    .is_some();
+                let code = if known {
+                    ErrorCode::Malformed
+                } else {
+                    ErrorCode::UnknownCommand
+                };
                 refuse(out, header, code);
                 return;
             }
@@ -98,7 +105,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         out: &mut Output,
     ) -> Result<ResponseBody, ErrorCode> {
         let wall = self.wall_clock(now);
-        let auth = self.auths.get(&auth_id).ok_or(ErrorCode::UnknownAuthorization)?;
+        let auth = self
+            .auths
+            .get(&auth_id)
+            .ok_or(ErrorCode::UnknownAuthorization)?;
         auth.check_valid(wall, via)?;
         let role = auth.record.grant.role;
         if !role_permits(role, request.opcode()) {
@@ -108,7 +118,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             Request::Status => Ok(ResponseBody::Status(self.status(now))),
             Request::Challenge => {
                 let ttl = self.config.challenge_ttl_ms;
-                let auth = self.auths.get_mut(&auth_id).ok_or(ErrorCode::UnknownAuthorization)?;
+                let auth = self
+                    .auths
+                    .get_mut(&auth_id)
+                    .ok_or(ErrorCode::UnknownAuthorization)?;
                 let challenge = auth.issue_challenge(&mut self.rng, now, ttl);
                 Ok(ResponseBody::Challenge {
                     challenge,
@@ -127,7 +140,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             Request::SetTime { unix_ms } => {
                 self.clock_offset_ms = Some(
                     (i128::from(unix_ms) - i128::from(now))
-                        .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                        .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+                        as i64,
                 );
                 out.persist = true;
                 Ok(ResponseBody::Done)
@@ -156,12 +170,17 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         challenge: &[u8; CHALLENGE_LEN],
         out: &mut Output,
     ) -> Result<ResponseBody, ErrorCode> {
-        let auth = self.auths.get_mut(&auth_id).ok_or(ErrorCode::UnknownAuthorization)?;
+        let auth = self
+            .auths
+            .get_mut(&auth_id)
+            .ok_or(ErrorCode::UnknownAuthorization)?;
         auth.redeem_challenge(challenge, now)?;
         if action == Action::Unlatch && !self.config.unlatch_supported {
             return Err(ErrorCode::UnlatchNotSupported);
         }
-        let state = self.mechanism.start(action, now, self.config.actuation_ms)?;
+        let state = self
+            .mechanism
+            .start(action, now, self.config.actuation_ms)?;
         out.effects.push(Effect::Mechanism(state));
         out.persist = true;
         Ok(ResponseBody::Actuation(state))
@@ -194,7 +213,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             s => u64::from(s) * 1000,
         };
         let expires_at = now.saturating_add(ttl_ms);
-        let secret = code.digits()[4..].parse().map_err(|_| ErrorCode::InvalidArgument)?;
+        let secret = code.digits()[4..]
+            .parse()
+            .map_err(|_| ErrorCode::InvalidArgument)?;
         self.invites.push(InviteRecord {
             id,
             secret,

@@ -110,7 +110,12 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 impl<R: RngCore + CryptoRng> LockMachine<R> {
     /// The durable state, with current counters.
     pub fn snapshot(&self) -> LockSnapshot {
-        let secret: String = self.key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let secret: String = self
+            .key
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         LockSnapshot {
             format: SNAPSHOT_FORMAT,
             lock_id: self.lock_id.to_string(),
@@ -131,11 +136,17 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         if s.format != SNAPSHOT_FORMAT {
             return Err(RestoreError::Format(s.format));
         }
-        let lock_id = s.lock_id.parse().map_err(|_| RestoreError::Invalid("lock_id"))?;
+        let lock_id = s
+            .lock_id
+            .parse()
+            .map_err(|_| RestoreError::Invalid("lock_id"))?;
         let key = StaticSecret::from_bytes(
             hex32(&s.secret_key).ok_or(RestoreError::Invalid("secret_key"))?,
         );
-        let label = s.label_code.parse().map_err(|_| RestoreError::Invalid("label_code"))?;
+        let label = s
+            .label_code
+            .parse()
+            .map_err(|_| RestoreError::Invalid("label_code"))?;
         if s.authorizations.len() > MAX_AUTHORIZATIONS || s.invites.len() > MAX_INVITES {
             return Err(RestoreError::Invalid("authorizations"));
         }

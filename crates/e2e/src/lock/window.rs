@@ -66,7 +66,6 @@ impl PairingWindow {
         Ok(())
     }
 
-
     /// After an attempt failed: closes the window if the budget is spent.
     pub fn after_failure(&mut self) -> Option<WindowClosed> {
         if self.open_until.is_some() && self.charged >= MAX_FAILED_ATTEMPTS {
@@ -101,5 +100,4 @@ mod tests {
         assert_eq!(w.after_failure(), Some(WindowClosed::TooManyAttempts));
         assert!(!w.is_open(1));
     }
-
 }

@@ -6,9 +6,8 @@
 use lockgate_e2e::endpoint::{PairingError, ReceiveError};
 use lockgate_e2e::lock::{Effect, LockSnapshot};
 use lockgate_e2e::{
-    ChannelState, EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig,
-    LockIdentity, LockMachine, Output, PairedLock, PairingStep, Request, Response, SetupCode,
-    StaticSecret, Via,
+    ChannelState, EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig, LockIdentity,
+    LockMachine, Output, PairedLock, PairingStep, Request, Response, SetupCode, StaticSecret, Via,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -85,11 +84,11 @@ impl World {
     }
 
     /// Delivers one frame to the lock through a gateway; returns what the lock answered.
-    pub fn to_lock(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
-        self.to_lock_via(Via::Gateway, frame)
+    pub fn deliver(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
+        self.deliver_via(Via::Gateway, frame)
     }
 
-    pub fn to_lock_via(&mut self, via: Via, frame: &[u8]) -> Vec<Vec<u8>> {
+    pub fn deliver_via(&mut self, via: Via, frame: &[u8]) -> Vec<Vec<u8>> {
         let out = self.lock.handle_frame(self.now, via, frame);
         self.absorb(out)
     }
@@ -113,13 +112,13 @@ impl World {
             EndpointPairing::start(key, self.lock.lock_id(), name, code, rng)?;
         let mut outbound = vec![first];
         while let Some(frame) = outbound.pop() {
-            for reply in self.to_lock(&frame) {
+            for reply in self.deliver(&frame) {
                 match pairing.handle(&reply) {
                     Ok(PairingStep::Send(next)) => outbound.push(next),
                     Ok(PairingStep::Paired(paired)) => return Ok(paired),
                     Err(e @ PairingError::WrongCodeOrLock) => {
                         // An honest endpoint tells the lock at once.
-                        assert!(self.to_lock(&pairing.abort_frame()).is_empty());
+                        assert!(self.deliver(&pairing.abort_frame()).is_empty());
                         return Err(e);
                     }
                     Err(e) => return Err(e),
@@ -132,7 +131,7 @@ impl World {
     /// Sends a request and returns the endpoint's view of the answer.
     pub fn request(&mut self, ep: &mut Endpoint, request: &Request) -> Incoming {
         let sealed = ep.session.request(request).unwrap();
-        let replies = self.to_lock(&sealed.frame);
+        let replies = self.deliver(&sealed.frame);
         assert_eq!(replies.len(), 1, "one answer per request");
         ep.session.receive(&replies[0]).unwrap()
     }

@@ -74,7 +74,7 @@ fn main() {
     );
 
     let mut session =
-        EndpointSession::new(&phone_key, paired, ChannelState::default()).expect("good keys");
+        EndpointSession::new(&phone_key, paired.clone(), paired.resume).expect("good keys");
     let mut sent = Vec::new();
     let mut call = |lock: &mut LockMachine<OsRng>, request: Option<Request>| {
         let frame = match request {

@@ -17,6 +17,8 @@ pub const MAX_FIRMWARE_LEN: usize = 64;
 pub const NO_START: u64 = 0;
 /// `not_after` of an authorization without an end.
 pub const NO_END: u64 = u64::MAX;
+/// Longest invite lifetime an admin may ask for (30 days).
+pub const MAX_INVITE_TTL_SECS: u32 = 30 * 24 * 3600;
 /// Set in a response's opcode: `response opcode = request opcode | RESPONSE_FLAG`.
 pub const RESPONSE_FLAG: u8 = 0x80;
 
@@ -212,7 +214,7 @@ pub enum Request {
     InviteCreate {
         /// Rights of whoever joins with it.
         grant: Grant,
-        /// Seconds the invite stays usable; 0 = the lock's default (48 h).
+        /// Seconds the invite stays usable, at most 30 days; 0 = the lock's default (48 h).
         ttl_secs: u32,
     },
     /// List authorizations.
@@ -369,8 +371,8 @@ pub enum ResponseBody {
     InviteCreated {
         /// The code to hand to the invitee.
         code: InviteCode,
-        /// Lock clock (ms) at which it expires.
-        expires_at: u64,
+        /// Seconds from now until it expires.
+        expires_in_secs: u32,
     },
     /// Answer to [`Request::AuthList`].
     AuthList(Vec<AuthEntry>),
@@ -452,9 +454,12 @@ fn write_body(body: &ResponseBody, out: &mut Vec<u8>) {
             out.extend_from_slice(&valid_ms.to_le_bytes());
         }
         ResponseBody::Actuation(state) => out.push(*state as u8),
-        ResponseBody::InviteCreated { code, expires_at } => {
+        ResponseBody::InviteCreated {
+            code,
+            expires_in_secs,
+        } => {
             out.extend_from_slice(code.digits().as_bytes());
-            out.extend_from_slice(&expires_at.to_le_bytes());
+            out.extend_from_slice(&expires_in_secs.to_le_bytes());
         }
         ResponseBody::AuthList(entries) => {
             out.push(entries.len().min(usize::from(u8::MAX)) as u8);
@@ -488,7 +493,7 @@ fn read_body(opcode: Opcode, r: &mut Reader<'_>) -> Result<ResponseBody, DecodeE
                 .ok_or(DecodeError::InvalidText("invite code"))?;
             ResponseBody::InviteCreated {
                 code,
-                expires_at: r.u64("expires_at")?,
+                expires_in_secs: r.u32("expires_in_secs")?,
             }
         }
         Opcode::AuthList => {
@@ -629,7 +634,7 @@ mod tests {
                 Opcode::InviteCreate,
                 ResponseBody::InviteCreated {
                     code: "0042-1234-5678-9012".parse().unwrap(),
-                    expires_at: 99,
+                    expires_in_secs: 99,
                 },
             ),
             (

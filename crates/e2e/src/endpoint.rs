@@ -9,8 +9,8 @@ use crate::command::{Grant, Request, Response};
 use crate::error_code::ErrorCode;
 use crate::keys::{KeyError, PublicKey, StaticSecret};
 use crate::pairing::{
-    decode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone, PairReply,
-    PairStart, PairingKeys, Step,
+    macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
+    PairGrant, PairReply, PairStart, PairingKeys, Step, SPAKE_MSG_LEN,
 };
 use crate::session::{Channel, ChannelState, Direction, Sealed, SessionError};
 use crate::setup_code::SetupCode;
@@ -62,6 +62,8 @@ pub struct PairedLock {
     pub auth_id: u32,
     /// What the lock granted.
     pub grant: Grant,
+    /// The counter state to open the first session with ([`EndpointSession::new`]).
+    pub resume: ChannelState,
 }
 
 /// The next thing to do after handling a pairing frame.
@@ -74,7 +76,10 @@ pub enum PairingStep {
 }
 
 enum Stage {
-    AwaitReply(Box<Spake2<Ed25519Group>>),
+    AwaitReply {
+        spake: Box<Spake2<Ed25519Group>>,
+        msg_a: [u8; SPAKE_MSG_LEN],
+    },
     AwaitDone {
         keys: PairingKeys,
         transcript: [u8; 32],
@@ -133,7 +138,10 @@ impl EndpointPairing {
             lock_id,
             pairing_id,
             start_body,
-            stage: Stage::AwaitReply(Box::new(spake)),
+            stage: Stage::AwaitReply {
+                spake: Box::new(spake),
+                msg_a: msg,
+            },
         };
         Ok((pairing, frame))
     }
@@ -166,10 +174,17 @@ impl EndpointPairing {
     fn on_reply(&mut self, body: &[u8]) -> Result<PairingStep, PairingError> {
         let reply = PairReply::decode(body)?;
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
-        let Stage::AwaitReply(spake) = stage else {
+        let Stage::AwaitReply { spake, msg_a } = stage else {
             self.stage = stage;
             return Err(PairingError::UnexpectedStep(Step::Reply as u64));
         };
+        if !valid_spake_message(&reply.spake, false, &msg_a) {
+            self.stage = Stage::AwaitReply { spake, msg_a };
+            return Err(PairingError::Malformed(DecodeError::InvalidValue {
+                field: "spake2 message",
+                value: 0,
+            }));
+        }
         let spake_key = spake
             .finish(&reply.spake)
             .map_err(|_| PairingError::WrongCodeOrLock)?;
@@ -225,12 +240,16 @@ impl EndpointPairing {
         ) {
             return Err(PairingError::ConfirmationFailed);
         }
-        let (auth_id, grant) = decode_grant(&grant_bytes)?;
+        let granted = PairGrant::decode(&grant_bytes)?;
         let paired = PairedLock {
             lock_id: self.lock_id,
             lock_key: *lock_key,
-            auth_id,
-            grant,
+            auth_id: granted.auth_id,
+            grant: granted.grant,
+            resume: ChannelState {
+                tx_reserved: granted.endpoint_counter_floor.saturating_add(1),
+                rx_top: granted.lock_counter_floor,
+            },
         };
         self.stage = Stage::Finished;
         Ok(PairingStep::Paired(paired))
@@ -245,7 +264,7 @@ impl EndpointPairing {
     /// The last frame sent, to retransmit if no answer came (`None` once finished).
     pub fn retransmission(&self) -> Option<Vec<u8>> {
         match &self.stage {
-            Stage::AwaitReply(_) => Some(pairing_frame(
+            Stage::AwaitReply { .. } => Some(pairing_frame(
                 self.pairing_id,
                 Step::Start,
                 &self.start_body,

@@ -33,10 +33,10 @@ pub const SPAKE_MSG_LEN: usize = 33;
 pub const SEALED_KEY_LEN: usize = 16 + KEY_LEN;
 /// Length of a confirmation MAC (HMAC-SHA256).
 pub const CONFIRM_LEN: usize = 32;
-/// Length of the grant plaintext in `PairDone`: auth id (4) and the grant (18).
-pub const GRANT_LEN: usize = 22;
-/// Length of the sealed grant.
-pub const SEALED_GRANT_LEN: usize = 16 + GRANT_LEN;
+/// Length of the `PairDone` plaintext ([`PairGrant`]).
+pub const PAIR_GRANT_LEN: usize = 38;
+/// Length of the sealed [`PairGrant`].
+pub const SEALED_GRANT_LEN: usize = 16 + PAIR_GRANT_LEN;
 
 const EXTRACT_SALT: &[u8] = b"lockgate v1 pairing";
 const INFO_ENCRYPTION: &[u8] = b"lockgate v1 pairing encryption";
@@ -121,6 +121,16 @@ impl PairStart {
             }
         };
         let invite_id = r.u16("invite id")?;
+        let id_fits = match code_kind {
+            CodeKind::Label => invite_id == 0,
+            CodeKind::Invite => invite_id < crate::setup_code::INVITE_ID_LIMIT,
+        };
+        if !id_fits {
+            return Err(DecodeError::InvalidValue {
+                field: "invite id",
+                value: u64::from(invite_id),
+            });
+        }
         let name = r.short_str("name", 1, MAX_NAME_LEN)?;
         if !crate::command::is_valid_name(&name) {
             return Err(DecodeError::InvalidText("name"));
@@ -320,31 +330,87 @@ pub fn transcript(
     h.finalize().into()
 }
 
-/// Encodes the `PairDone` plaintext: auth id and grant.
-pub fn encode_grant(auth_id: u32, grant: &Grant) -> Vec<u8> {
-    let mut out = auth_id.to_le_bytes().to_vec();
-    grant.write(&mut out);
-    out
+/// The `PairDone` plaintext: the authorization, and where each side's counters resume.
+///
+/// For a new authorization both floors are 0. When an endpoint pairs again with a key the
+/// lock already knows, the lock keeps that authorization and its counters; the floors tell
+/// the endpoint to send above the last counter the lock accepted and to refuse lock frames
+/// up to the last counter the lock sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairGrant {
+    /// The authorization id.
+    pub auth_id: u32,
+    /// Rights and validity.
+    pub grant: Grant,
+    /// The highest endpoint counter the lock has accepted.
+    pub endpoint_counter_floor: u64,
+    /// The highest counter the lock has sent to this authorization.
+    pub lock_counter_floor: u64,
 }
 
-/// Decodes the `PairDone` plaintext.
-pub fn decode_grant(bytes: &[u8]) -> Result<(u32, Grant), DecodeError> {
-    let mut r = Reader::new(bytes);
-    let auth_id = r.u32("auth id")?;
-    let grant = Grant::read(&mut r)?;
-    r.finish()?;
-    if !lockgate_wire::envelope::is_authorization_id(auth_id) {
-        return Err(DecodeError::InvalidValue {
-            field: "auth id",
-            value: u64::from(auth_id),
-        });
+impl PairGrant {
+    /// Encodes the 38-byte plaintext.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.auth_id.to_le_bytes().to_vec();
+        self.grant.write(&mut out);
+        out.extend_from_slice(&self.endpoint_counter_floor.to_le_bytes());
+        out.extend_from_slice(&self.lock_counter_floor.to_le_bytes());
+        out
     }
-    Ok((auth_id, grant))
+
+    /// Decodes the plaintext.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let auth_id = r.u32("auth id")?;
+        let grant = Grant::read(&mut r)?;
+        let endpoint_counter_floor = r.u64("endpoint counter floor")?;
+        let lock_counter_floor = r.u64("lock counter floor")?;
+        r.finish()?;
+        if !lockgate_wire::envelope::is_authorization_id(auth_id) {
+            return Err(DecodeError::InvalidValue {
+                field: "auth id",
+                value: u64::from(auth_id),
+            });
+        }
+        Ok(PairGrant {
+            auth_id,
+            grant,
+            endpoint_counter_floor,
+            lock_counter_floor,
+        })
+    }
+}
+
+/// Whether a received SPAKE2 message is acceptable: the peer's side byte (`'A'` from an
+/// endpoint, `'B'` from a lock), a canonical encoding of a point of the prime-order subgroup
+/// other than the identity, and not a reflection of our own message.
+pub fn valid_spake_message(
+    msg: &[u8; SPAKE_MSG_LEN],
+    from_endpoint: bool,
+    own: &[u8; SPAKE_MSG_LEN],
+) -> bool {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::traits::IsIdentity;
+    let (side, point) = msg.split_at(1);
+    let expected_side = if from_endpoint { 0x41 } else { 0x42 };
+    let Ok(bytes) = <[u8; 32]>::try_from(point) else {
+        return false;
+    };
+    let Some(p) = CompressedEdwardsY(bytes).decompress() else {
+        return false;
+    };
+    side == [expected_side]
+        && p.compress().to_bytes() == bytes
+        && !p.is_identity()
+        && p.is_torsion_free()
+        && point != &own[1..]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use rand_chacha::rand_core::SeedableRng;
 
     #[test]
     fn each_step_uses_its_own_nonce() {
@@ -375,6 +441,60 @@ mod tests {
         assert_eq!(PairReply::decode(&bytes), Ok(reply));
         assert!(PairReply::decode(&bytes[1..]).is_err());
         assert!(PairReply::decode(&[bytes.as_slice(), &[0]].concat()).is_err());
+    }
+
+    #[test]
+    fn spake_messages_must_be_canonical_prime_order_points_from_the_other_side() {
+        let lock_id = LockId::from_bytes([1; 8]);
+        let rng = rand_chacha::ChaCha20Rng::from_seed([1; 32]);
+        let (_, a) = spake_start(true, b"pw", "e", &lock_id, rng);
+        let rng = rand_chacha::ChaCha20Rng::from_seed([2; 32]);
+        let (_, b) = spake_start(false, b"pw", "e", &lock_id, rng);
+        assert!(valid_spake_message(&a, true, &b));
+        assert!(!valid_spake_message(&a, false, &b), "wrong side byte");
+        assert!(!valid_spake_message(&a, true, &a), "reflection");
+        let mut identity = [0u8; SPAKE_MSG_LEN];
+        identity[0] = 0x41;
+        identity[1] = 1; // y = 1: the identity point
+        assert!(!valid_spake_message(&identity, true, &b));
+        // A point of order 2 (y = -1), not in the prime-order subgroup.
+        let mut low = [0xffu8; SPAKE_MSG_LEN];
+        low[0] = 0x41;
+        low[1] = 0xec;
+        low[32] = 0x7f;
+        assert!(!valid_spake_message(&low, true, &b));
+    }
+
+    #[test]
+    fn pair_grants_round_trip_and_refuse_pairing_ids() {
+        let g = PairGrant {
+            auth_id: 3,
+            grant: Grant::unlimited(crate::command::Role::User),
+            endpoint_counter_floor: 9,
+            lock_counter_floor: 10,
+        };
+        assert_eq!(g.encode().len(), PAIR_GRANT_LEN);
+        assert_eq!(PairGrant::decode(&g.encode()), Ok(g));
+        let bad = PairGrant {
+            auth_id: 0x8000_0001,
+            ..g
+        };
+        assert!(PairGrant::decode(&bad.encode()).is_err());
+    }
+
+    #[test]
+    fn invite_ids_must_fit_the_code_kind() {
+        let mut start = PairStart {
+            code_kind: CodeKind::Label,
+            invite_id: 7,
+            name: "phone".into(),
+            spake: [0x41; SPAKE_MSG_LEN],
+        };
+        assert!(PairStart::decode(&start.encode()).is_err());
+        start.code_kind = CodeKind::Invite;
+        assert!(PairStart::decode(&start.encode()).is_ok());
+        start.invite_id = 10_000;
+        assert!(PairStart::decode(&start.encode()).is_err());
     }
 
     #[test]

@@ -142,6 +142,11 @@ impl Channel {
         self.auth_id
     }
 
+    /// A counter at least as high as every counter this side has sent.
+    pub fn sent_floor(&self) -> u64 {
+        self.tx_next.saturating_sub(1)
+    }
+
     /// The state to keep durably.
     pub fn state(&self) -> ChannelState {
         self.state

@@ -9,7 +9,7 @@ use crate::command::{Action, Request, ResponseBody};
 use crate::endpoint::{EndpointPairing, EndpointSession, Incoming, PairingStep};
 use crate::lock::{LockConfig, LockIdentity, LockMachine, Via};
 use crate::pairing::{self, PairingKeys};
-use crate::session::{nonce, ChannelState, Direction};
+use crate::session::{nonce, Direction};
 use crate::setup_code::{LabelCode, SetupCode};
 use crate::StaticSecret;
 use curve25519_dalek::Scalar;
@@ -138,7 +138,13 @@ fn generate() -> (Value, Value) {
         &lock.public_key(),
         &endpoint_key.public_key(),
     );
-    let grant = pairing::encode_grant(paired.auth_id, &paired.grant);
+    let grant = pairing::PairGrant {
+        auth_id: paired.auth_id,
+        grant: paired.grant,
+        endpoint_counter_floor: 0,
+        lock_counter_floor: 0,
+    }
+    .encode();
 
     let pairing_json = json!({
         "description": "Label-code pairing between endpoint 'phone' and lock 4c47000000000001. Randomness is given as the 64 bytes each side reduces (little-endian, mod the Ed25519 group order) into its SPAKE2 scalar.",
@@ -163,7 +169,7 @@ fn generate() -> (Value, Value) {
         "k_confirm_endpoint": hex::encode(keys.confirm_endpoint),
         "k_confirm_lock": hex::encode(keys.confirm_lock),
         "transcript_hash": hex::encode(transcript),
-        "grant_plaintext": hex::encode(&grant),
+        "pair_grant": hex::encode(&grant),
         "auth_id": paired.auth_id,
         "frames": {
             "pair_start": hex::encode(&start),
@@ -173,7 +179,7 @@ fn generate() -> (Value, Value) {
         },
     });
 
-    let mut session = EndpointSession::new(&endpoint_key, paired, ChannelState::default()).unwrap();
+    let mut session = EndpointSession::new(&endpoint_key, paired.clone(), paired.resume).unwrap();
     let mut frames = Vec::new();
     let mut now = T0 + 1_000;
     let mut exchange = |session: &mut EndpointSession, request: Request, now: u64| {
@@ -209,6 +215,16 @@ fn generate() -> (Value, Value) {
     let session_json = json!({
         "description": "Session frames after the pairing in pairing.json: status, challenge, unlock. The lock's challenge is its next 16 random bytes.",
         "auth_id": 1,
+        "lock_state": {
+            "mechanism": "locked",
+            "door": "closed",
+            "battery_percent": 100,
+            "unlatch_supported": true,
+            "pairing_window_open": false,
+            "clock_set": false,
+            "firmware": "vector-lock 1.0",
+        },
+        "lock_clock_ms": [T0 + 1_000, T0 + 2_000, T0 + 3_000],
         "lock_challenge_randomness": hex::encode(challenge),
         "frames": frames,
     });

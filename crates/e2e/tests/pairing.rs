@@ -3,7 +3,7 @@
 mod common;
 
 use common::World;
-use lockgate_e2e::command::{Grant, Request, ResponseBody, Role};
+use lockgate_e2e::command::{Grant, Request, ResponseBody, Role, MAX_INVITE_TTL_SECS};
 use lockgate_e2e::endpoint::PairingError;
 use lockgate_e2e::lock::{Effect, WindowClosed, MAX_AUTHORIZATIONS, MAX_FAILED_ATTEMPTS};
 use lockgate_e2e::{ErrorCode, InviteCode, MechanismState, SetupCode, StaticSecret};
@@ -210,6 +210,31 @@ fn re_pairing_the_same_key_keeps_its_authorization() {
 }
 
 #[test]
+fn re_pairing_a_known_key_resumes_its_counters() {
+    let mut w = World::new(19);
+    let key = StaticSecret::generate(&mut w.rng);
+    w.press_button();
+    let paired = w.pair_key(&key, "phone", &w.label()).unwrap();
+    let mut first = common::Endpoint {
+        key: key.clone(),
+        session: lockgate_e2e::EndpointSession::new(&key, paired.clone(), paired.resume).unwrap(),
+    };
+    for _ in 0..5 {
+        w.call(&mut first, &Request::Status);
+    }
+    // The endpoint loses its counter state but keeps its key, and pairs again.
+    w.press_button();
+    let again = w.pair_key(&key, "phone", &w.label()).unwrap();
+    assert_eq!(again.auth_id, paired.auth_id);
+    assert!(again.resume.tx_reserved > 5 && again.resume.rx_top >= 5);
+    let mut second = common::Endpoint {
+        key: key.clone(),
+        session: lockgate_e2e::EndpointSession::new(&key, again.clone(), again.resume).unwrap(),
+    };
+    assert!(w.call(&mut second, &Request::Status).result.is_ok());
+}
+
+#[test]
 fn an_invite_pairs_once_with_its_grant_and_without_the_button() {
     let mut w = World::new(11);
     w.press_button();
@@ -225,6 +250,33 @@ fn an_invite_pairs_once_with_its_grant_and_without_the_button() {
     assert_eq!(guest.session.lock().grant, grant);
     let err = w.pair("guest2", &SetupCode::Invite(code)).unwrap_err();
     assert_eq!(err, PairingError::Refused(ErrorCode::InviteUnknown));
+}
+
+#[test]
+fn invites_live_at_most_thirty_days() {
+    let mut w = World::new(20);
+    w.press_button();
+    let mut admin = w.pair("admin", &w.label()).unwrap();
+    let too_long = Request::InviteCreate {
+        grant: Grant::unlimited(Role::User),
+        ttl_secs: MAX_INVITE_TTL_SECS + 1,
+    };
+    assert_eq!(
+        w.call(&mut admin, &too_long).result,
+        Err(ErrorCode::InvalidArgument)
+    );
+    let longest = Request::InviteCreate {
+        grant: Grant::unlimited(Role::User),
+        ttl_secs: MAX_INVITE_TTL_SECS,
+    };
+    match w.call(&mut admin, &longest).result {
+        Ok(ResponseBody::InviteCreated {
+            expires_in_secs, ..
+        }) => {
+            assert_eq!(expires_in_secs, MAX_INVITE_TTL_SECS)
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

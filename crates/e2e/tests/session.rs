@@ -167,6 +167,27 @@ fn admins_list_rename_and_revoke() {
 }
 
 #[test]
+fn an_admin_revoking_itself_gets_its_answer_and_is_then_gone() {
+    let (mut w, mut admin) = admin_world(35);
+    let mut second = join(
+        &mut w,
+        &mut admin,
+        "second admin",
+        Grant::unlimited(Role::Admin),
+    );
+    let id = second.session.lock().auth_id;
+    assert_eq!(
+        w.call(&mut second, &Request::AuthRevoke { id }).result,
+        Ok(ResponseBody::Done)
+    );
+    match w.request(&mut second, &Request::Status) {
+        Incoming::Refused { code, .. } => assert_eq!(code, ErrorCode::UnknownAuthorization),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.lock.authorizations().len(), 1);
+}
+
+#[test]
 fn the_last_admin_cannot_be_revoked() {
     let (mut w, mut admin) = admin_world(26);
     let id = admin.session.lock().auth_id;

@@ -9,8 +9,8 @@ use crate::endpoint::pairing_frame;
 use crate::error_code::ErrorCode;
 use crate::keys::PublicKey;
 use crate::pairing::{
-    encode_grant, macs_equal, spake_start, transcript, CodeKind, PairConfirm, PairDone, PairReply,
-    PairStart, PairingKeys, Step, SEALED_GRANT_LEN, SEALED_KEY_LEN,
+    macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
+    PairGrant, PairReply, PairStart, PairingKeys, Step, SEALED_GRANT_LEN, SEALED_KEY_LEN,
 };
 use crate::session::ChannelState;
 use lockgate_wire::envelope::{is_pairing_id, Header};
@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 
 /// Most pairing attempts in progress at once.
 pub const MAX_PENDING_PAIRINGS: usize = 4;
+/// Most finished exchanges remembered for retransmissions.
+const MAX_COMPLETED_PAIRINGS: usize = 8;
 /// Highest authorization id.
 const MAX_AUTH_ID: u32 = 0x7FFF_FFFF;
 
@@ -162,6 +164,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let password = self.eligible_password(now, &start)?;
         let (spake, spake_b) =
             spake_start(false, &password, &start.name, &self.lock_id, &mut self.rng);
+        if !valid_spake_message(&start.spake, true, &spake_b) {
+            return Err(ErrorCode::Malformed);
+        }
         let spake_key = Zeroizing::new(
             spake
                 .finish(&start.spake)
@@ -242,8 +247,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         if !macs_equal(&p.keys.endpoint_confirmation(&t), &confirm.confirm) {
             return Err(ErrorCode::PairingFailed);
         }
-        let (auth_id, grant) = self.enroll(p, endpoint_key)?;
-        let grant_bytes = encode_grant(auth_id, &grant);
+        let granted = self.enroll(p, endpoint_key)?;
+        let grant_bytes = granted.encode();
         let mut sealed_grant = [0u8; SEALED_GRANT_LEN];
         sealed_grant.copy_from_slice(&p.keys.seal(Step::Done, &grant_bytes));
         let done = PairDone {
@@ -253,6 +258,16 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let done_frame = pairing_frame(pid, Step::Done, &done.encode());
         out.frames.push(done_frame.clone());
         out.persist = true;
+        if self.pairings.completed.len() >= MAX_COMPLETED_PAIRINGS {
+            let oldest = self
+                .pairings
+                .completed
+                .iter()
+                .min_by_key(|(_, c)| c.started);
+            if let Some(&pid) = oldest.map(|(pid, _)| pid) {
+                self.pairings.completed.remove(&pid);
+            }
+        }
         self.pairings.completed.insert(
             pid,
             Completed {
@@ -262,8 +277,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             },
         );
         out.effects.push(Effect::Paired {
-            auth_id,
-            role: grant.role,
+            auth_id: granted.auth_id,
+            role: granted.grant.role,
             name: p.name.clone(),
         });
         match p.code_kind {
@@ -278,10 +293,16 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         Ok(())
     }
 
-    /// Adds the endpoint (or finds it, if this key is already enrolled).
-    fn enroll(&mut self, p: &Pending, key: PublicKey) -> Result<(u32, Grant), ErrorCode> {
+    /// Adds the endpoint, or finds it if this key is already enrolled (then its grant, name
+    /// and counters stay as they are, and the floors tell the endpoint where to resume).
+    fn enroll(&mut self, p: &Pending, key: PublicKey) -> Result<PairGrant, ErrorCode> {
         if let Some(a) = self.auths.values().find(|a| a.record.public_key == key) {
-            return Ok((a.record.id, a.record.grant));
+            return Ok(PairGrant {
+                auth_id: a.record.id,
+                grant: a.record.grant,
+                endpoint_counter_floor: a.channel.state().rx_top,
+                lock_counter_floor: a.channel.sent_floor(),
+            });
         }
         if self.auths.len() >= MAX_AUTHORIZATIONS || self.next_auth_id > MAX_AUTH_ID {
             return Err(ErrorCode::AuthorizationsFull);
@@ -309,9 +330,15 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             channel: ChannelState::default(),
         };
         let auth = Authorization::new(&self.key, record).map_err(|_| ErrorCode::InvalidArgument)?;
-        self.auths.insert(self.next_auth_id, auth);
+        let auth_id = self.next_auth_id;
+        self.auths.insert(auth_id, auth);
         self.next_auth_id += 1;
-        Ok((self.next_auth_id - 1, grant))
+        Ok(PairGrant {
+            auth_id,
+            grant,
+            endpoint_counter_floor: 0,
+            lock_counter_floor: 0,
+        })
     }
 
     fn pairing_failed(&mut self, pid: u32, p: &Pending, code: ErrorCode, out: &mut Output) {

@@ -5,7 +5,7 @@ use super::auth::{role_permits, InviteRecord, Via, MAX_INVITES};
 use super::{refuse, Effect, LockMachine, Output};
 use crate::command::{
     Action, AuthEntry, Grant, LockStatus, Opcode, Request, Response, ResponseBody, Role,
-    CHALLENGE_LEN, MAX_FIRMWARE_LEN,
+    CHALLENGE_LEN, MAX_FIRMWARE_LEN, MAX_INVITE_TTL_SECS,
 };
 use crate::error_code::ErrorCode;
 use crate::replay::ReplayError;
@@ -71,6 +71,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             }
         };
         let opcode = request.opcode();
+        let revokes_itself = request == Request::AuthRevoke { id: header.auth_id };
         let result = self.execute(now, via, header.auth_id, request, out);
         if let Err(code) = result {
             out.effects.push(Effect::Refused {
@@ -83,7 +84,6 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             in_reply_to: header.counter,
             result,
         };
-        // The authorization may have revoked itself; then it gets no answer.
         let Some(auth) = self.auths.get_mut(&header.auth_id) else {
             return;
         };
@@ -93,6 +93,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
                 out.frames.push(sealed.frame);
             }
             Err(e) => refuse(out, header, session_error_code(&e)),
+        }
+        // An admin revoking itself gets its answer, then is gone.
+        if revokes_itself && response.result.is_ok() {
+            self.auths.remove(&header.auth_id);
         }
     }
 
@@ -135,7 +139,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
                 self.create_invite(now, wall, grant, ttl_secs, out)
             }
             Request::AuthList => Ok(ResponseBody::AuthList(self.list())),
-            Request::AuthRevoke { id } => self.revoke(id, out),
+            Request::AuthRevoke { id } => self.revoke(auth_id, id, out),
             Request::AuthRename { id, name } => self.rename(auth_id, role, id, name, out),
             Request::SetTime { unix_ms } => {
                 self.clock_offset_ms = Some(
@@ -194,6 +198,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         ttl_secs: u32,
         out: &mut Output,
     ) -> Result<ResponseBody, ErrorCode> {
+        if ttl_secs > MAX_INVITE_TTL_SECS {
+            return Err(ErrorCode::InvalidArgument);
+        }
         if grant.is_time_limited() && wall.is_none() {
             return Err(ErrorCode::ClockNotSet);
         }
@@ -213,6 +220,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             s => u64::from(s) * 1000,
         };
         let expires_at = now.saturating_add(ttl_ms);
+        let expires_in_secs = u32::try_from(ttl_ms / 1000).unwrap_or(u32::MAX);
         let secret = code.digits()[4..]
             .parse()
             .map_err(|_| ErrorCode::InvalidArgument)?;
@@ -226,7 +234,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         out.persist = true;
         Ok(ResponseBody::InviteCreated {
             code,
-            expires_at: self.wall_clock(expires_at).unwrap_or(expires_at),
+            expires_in_secs,
         })
     }
 
@@ -242,7 +250,13 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             .collect()
     }
 
-    fn revoke(&mut self, id: u32, out: &mut Output) -> Result<ResponseBody, ErrorCode> {
+    /// Revokes `id`; a caller revoking itself is removed by the caller after its answer.
+    fn revoke(
+        &mut self,
+        caller: u32,
+        id: u32,
+        out: &mut Output,
+    ) -> Result<ResponseBody, ErrorCode> {
         let target = self.auths.get(&id).ok_or(ErrorCode::NotFound)?;
         let admins = self
             .auths
@@ -252,7 +266,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         if target.record.grant.role == Role::Admin && admins == 1 {
             return Err(ErrorCode::LastAdmin);
         }
-        self.auths.remove(&id);
+        if id != caller {
+            self.auths.remove(&id);
+        }
         out.effects.push(Effect::Revoked { auth_id: id });
         out.persist = true;
         Ok(ResponseBody::Done)

@@ -97,7 +97,8 @@ impl World {
     pub fn pair(&mut self, name: &str, code: &SetupCode) -> Result<Endpoint, PairingError> {
         let key = StaticSecret::generate(&mut self.rng);
         let paired = self.pair_key(&key, name, code)?;
-        let session = EndpointSession::new(&key, paired, ChannelState::default()).unwrap();
+        let resume = paired.resume;
+        let session = EndpointSession::new(&key, paired, resume).unwrap();
         Ok(Endpoint { key, session })
     }
 

@@ -5,8 +5,8 @@
 
 use lockgate_e2e::command::{Grant, Request, ResponseBody, Role};
 use lockgate_e2e::{
-    Action, ChannelState, EndpointPairing, EndpointSession, Incoming, LockConfig, LockIdentity,
-    LockMachine, PairingStep, SetupCode, StaticSecret, Via,
+    Action, EndpointPairing, EndpointSession, Incoming, LockConfig, LockIdentity, LockMachine,
+    PairingStep, SetupCode, StaticSecret, Via,
 };
 use lockgate_wire::Header;
 use rand_core::OsRng;

@@ -6,8 +6,8 @@
 use lockgate_e2e::endpoint::{PairingError, ReceiveError};
 use lockgate_e2e::lock::{Effect, LockSnapshot};
 use lockgate_e2e::{
-    ChannelState, EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig, LockIdentity,
-    LockMachine, Output, PairedLock, PairingStep, Request, Response, SetupCode, StaticSecret, Via,
+    EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig, LockIdentity, LockMachine,
+    Output, PairedLock, PairingStep, Request, Response, SetupCode, StaticSecret, Via,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;

@@ -10,8 +10,7 @@ use lockgate_e2e::lock::Effect;
 use lockgate_e2e::pairing::{spake_start, PairReply, PairStart, SEALED_KEY_LEN};
 use lockgate_e2e::session::SessionError;
 use lockgate_e2e::{
-    Action, EndpointPairing, ErrorCode, Incoming, LabelCode, MechanismState, PairingStep,
-    SetupCode, StaticSecret,
+    Action, ErrorCode, Incoming, LabelCode, MechanismState, PairingStep, SetupCode, StaticSecret,
 };
 use lockgate_wire::{Header, Kind};
 use proptest::prelude::*;
@@ -88,14 +87,7 @@ fn replayed_pairing_frames_add_no_one() {
     let mut w = World::new(42);
     let key = StaticSecret::generate(&mut w.rng);
     w.press_button();
-    let (mut pairing, start) = EndpointPairing::start(
-        &key,
-        w.lock.lock_id(),
-        "phone",
-        &w.label(),
-        ChaCha20Rng::seed_from_u64(1),
-    )
-    .unwrap();
+    let (mut pairing, start) = w.start_pairing(&key, "phone", &w.label(), 1);
     let reply = w.deliver(&start).remove(0);
     let PairingStep::Send(confirm) = pairing.handle(&reply).unwrap() else {
         panic!()
@@ -152,14 +144,7 @@ fn pairing_with_flip(target: usize, bit: usize) -> (bool, bool, usize) {
     let mut w = World::new(44);
     let key = StaticSecret::generate(&mut w.rng);
     w.press_button();
-    let (mut pairing, start) = EndpointPairing::start(
-        &key,
-        w.lock.lock_id(),
-        "phone",
-        &w.label(),
-        ChaCha20Rng::seed_from_u64(9),
-    )
-    .unwrap();
+    let (mut pairing, start) = w.start_pairing(&key, "phone", &w.label(), 9);
     let mut len = 0;
     let mut flip = |step: usize, mut frame: Vec<u8>| {
         if step == target {
@@ -205,14 +190,7 @@ fn a_relay_that_swaps_the_locks_key_is_detected_by_the_endpoint() {
     let mut w = World::new(45);
     let key = StaticSecret::generate(&mut w.rng);
     w.press_button();
-    let (mut pairing, start) = EndpointPairing::start(
-        &key,
-        w.lock.lock_id(),
-        "phone",
-        &w.label(),
-        ChaCha20Rng::seed_from_u64(2),
-    )
-    .unwrap();
+    let (mut pairing, start) = w.start_pairing(&key, "phone", &w.label(), 2);
     let reply = w.deliver(&start).remove(0);
     let (header, body) = Header::parse(&reply).unwrap();
     let mut parsed = PairReply::decode(body).unwrap();
@@ -227,25 +205,10 @@ fn a_relay_that_splices_two_pairings_is_detected_by_the_lock() {
     let mut w = World::new(46);
     w.press_button();
     let label = w.label();
-    let lock_id = w.lock.lock_id();
     let alice = StaticSecret::generate(&mut w.rng);
     let mallory = StaticSecret::generate(&mut w.rng);
-    let (mut a, a_start) = EndpointPairing::start(
-        &alice,
-        lock_id,
-        "alice",
-        &label,
-        ChaCha20Rng::seed_from_u64(3),
-    )
-    .unwrap();
-    let (mut m, m_start) = EndpointPairing::start(
-        &mallory,
-        lock_id,
-        "alice",
-        &label,
-        ChaCha20Rng::seed_from_u64(4),
-    )
-    .unwrap();
+    let (mut a, a_start) = w.start_pairing(&alice, "alice", &label, 3);
+    let (mut m, m_start) = w.start_pairing(&mallory, "alice", &label, 4);
     let a_reply = w.deliver(&a_start).remove(0);
     let m_reply = w.deliver(&m_start).remove(0);
     let PairingStep::Send(a_confirm) = a.handle(&a_reply).unwrap() else {
@@ -267,14 +230,7 @@ fn a_relay_running_its_own_spake2_toward_the_endpoint_fails() {
     let mut w = World::new(47);
     let key = StaticSecret::generate(&mut w.rng);
     let lock_id = w.lock.lock_id();
-    let (mut pairing, start) = EndpointPairing::start(
-        &key,
-        lock_id,
-        "phone",
-        &w.label(),
-        ChaCha20Rng::seed_from_u64(5),
-    )
-    .unwrap();
+    let (mut pairing, start) = w.start_pairing(&key, "phone", &w.label(), 5);
     let (header, body) = Header::parse(&start).unwrap();
     let start_msg = PairStart::decode(body).unwrap();
     // The relay plays the lock with its best guess at the code.
@@ -316,14 +272,7 @@ fn a_relay_running_its_own_spake2_toward_the_lock_fails() {
     assert_eq!(err, PairingError::WrongCodeOrLock);
     // Even pushing on with a made-up confirmation gets nowhere.
     let key = StaticSecret::generate(&mut w.rng);
-    let (_, start) = EndpointPairing::start(
-        &key,
-        w.lock.lock_id(),
-        "mallory",
-        &guess,
-        ChaCha20Rng::seed_from_u64(7),
-    )
-    .unwrap();
+    let (_, start) = w.start_pairing(&key, "mallory", &guess, 7);
     let (h, _) = Header::parse(&start).unwrap();
     w.deliver(&start);
     let garbage = lockgate_wire::build_frame(

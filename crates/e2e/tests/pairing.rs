@@ -131,7 +131,6 @@ fn abandoned_attempts_count_as_failures_when_they_time_out() {
     let mut w = World::with_config(7, config);
     w.press_button();
     let label = w.label();
-    let lock_id = w.lock.lock_id();
     let mut used = 0;
     while used < MAX_FAILED_ATTEMPTS {
         // A relay that tests a guess with PairStart and never confirms.
@@ -139,9 +138,7 @@ fn abandoned_attempts_count_as_failures_when_they_time_out() {
             0..lockgate_e2e::lock::MAX_PENDING_PAIRINGS.min(usize::from(MAX_FAILED_ATTEMPTS - used))
         {
             let key = StaticSecret::generate(&mut w.rng);
-            let rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(used));
-            let (_, start) =
-                lockgate_e2e::EndpointPairing::start(&key, lock_id, "x", &label, rng).unwrap();
+            let (_, start) = w.start_pairing(&key, "x", &label, u64::from(used));
             let reply = w.deliver(&start);
             assert_eq!(
                 lockgate_wire::Header::parse(&reply[0]).unwrap().0.counter,
@@ -370,12 +367,9 @@ fn too_many_concurrent_attempts_are_refused_as_busy() {
     let mut w = World::new(17);
     w.press_button();
     let label = w.label();
-    let lock_id = w.lock.lock_id();
     for i in 0..lockgate_e2e::lock::MAX_PENDING_PAIRINGS + 1 {
         let key = StaticSecret::generate(&mut w.rng);
-        let rng = rand_chacha::ChaCha20Rng::seed_from_u64(i as u64);
-        let (_, start) =
-            lockgate_e2e::EndpointPairing::start(&key, lock_id, "x", &label, rng).unwrap();
+        let (_, start) = w.start_pairing(&key, "x", &label, i as u64);
         let replies = w.deliver(&start);
         let refused =
             lockgate_wire::Header::parse(&replies[0]).unwrap().0.kind == lockgate_wire::Kind::Error;
@@ -386,5 +380,3 @@ fn too_many_concurrent_attempts_are_refused_as_busy() {
         );
     }
 }
-
-use rand_chacha::rand_core::SeedableRng;

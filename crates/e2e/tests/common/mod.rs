@@ -93,6 +93,19 @@ impl World {
         self.absorb(out)
     }
 
+    /// Starts a pairing exchange for `key` with this lock; returns the endpoint's state and
+    /// its `PairStart` frame, for tests that move the frames themselves.
+    pub fn start_pairing(
+        &self,
+        key: &StaticSecret,
+        name: &str,
+        code: &SetupCode,
+        seed: u64,
+    ) -> (EndpointPairing, Vec<u8>) {
+        let rng = ChaCha20Rng::seed_from_u64(seed);
+        EndpointPairing::start(key, self.lock.lock_id(), name, code, rng).unwrap()
+    }
+
     /// Runs a whole pairing exchange with an honest relay.
     pub fn pair(&mut self, name: &str, code: &SetupCode) -> Result<Endpoint, PairingError> {
         let key = StaticSecret::generate(&mut self.rng);

@@ -204,10 +204,8 @@ impl EndpointPairing {
             &lock_key,
             &my_key,
         );
-        let mut sealed_endpoint_key = [0u8; crate::pairing::SEALED_KEY_LEN];
-        sealed_endpoint_key.copy_from_slice(&keys.seal(Step::Confirm, my_key.as_bytes()));
         let confirm = PairConfirm {
-            sealed_endpoint_key,
+            sealed_endpoint_key: keys.seal(Step::Confirm, my_key.as_bytes()),
             confirm: keys.endpoint_confirmation(&transcript),
         };
         let confirm_frame = pairing_frame(self.pairing_id, Step::Confirm, &confirm.encode());

@@ -262,13 +262,18 @@ impl PairingKeys {
         n
     }
 
-    /// Seals the payload of message `step`.
-    pub fn seal(&self, step: Step, plaintext: &[u8]) -> Vec<u8> {
+    /// Seals the payload of message `step`; `N` is the plaintext length plus the 16-byte tag.
+    pub fn seal<const N: usize>(&self, step: Step, plaintext: &[u8]) -> [u8; N] {
         let cipher = XSalsa20Poly1305::new(&self.enc.into());
-        // XSalsa20-Poly1305 encryption without associated data cannot fail.
-        cipher
-            .encrypt(&Self::nonce(step).into(), plaintext)
-            .unwrap_or_default()
+        let mut out = [0u8; N];
+        // XSalsa20-Poly1305 without associated data cannot fail, and every caller passes the
+        // matching `N`; a mismatch would leave zeros, which the peer rejects.
+        if let Ok(sealed) = cipher.encrypt(&Self::nonce(step).into(), plaintext) {
+            if let Some(dst) = out.get_mut(..sealed.len()) {
+                dst.copy_from_slice(&sealed);
+            }
+        }
+        out
     }
 
     /// Opens the payload of message `step`; `None` if it fails authentication.
@@ -415,8 +420,7 @@ mod tests {
     #[test]
     fn each_step_uses_its_own_nonce() {
         let keys = PairingKeys::derive(&[5; 32]);
-        let sealed = keys.seal(Step::Reply, &[1; 32]);
-        assert_eq!(sealed.len(), SEALED_KEY_LEN);
+        let sealed: [u8; SEALED_KEY_LEN] = keys.seal(Step::Reply, &[1; 32]);
         assert!(keys.open(Step::Reply, &sealed).is_some());
         assert!(keys.open(Step::Confirm, &sealed).is_none());
     }

@@ -245,11 +245,10 @@ fn a_relay_running_its_own_spake2_toward_the_endpoint_fails() {
     let spake_key = spake.finish(&start_msg.spake).unwrap();
     let keys = lockgate_e2e::pairing::PairingKeys::derive(&spake_key);
     let fake_lock = StaticSecret::generate(&mut w.rng);
-    let mut sealed = [0u8; SEALED_KEY_LEN];
-    sealed.copy_from_slice(&keys.seal(
+    let sealed: [u8; SEALED_KEY_LEN] = keys.seal(
         lockgate_e2e::pairing::Step::Reply,
         fake_lock.public_key().as_bytes(),
-    ));
+    );
     let reply_header = Header {
         kind: Kind::Pairing,
         auth_id: header.auth_id,

@@ -10,7 +10,7 @@ use crate::error_code::ErrorCode;
 use crate::keys::PublicKey;
 use crate::pairing::{
     macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
-    PairGrant, PairReply, PairStart, PairingKeys, Step, SEALED_GRANT_LEN, SEALED_KEY_LEN,
+    PairGrant, PairReply, PairStart, PairingKeys, Step,
 };
 use crate::session::ChannelState;
 use lockgate_wire::envelope::{is_pairing_id, Header};
@@ -174,11 +174,9 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         );
         self.charge(now, &start, out)?;
         let keys = PairingKeys::derive(&spake_key);
-        let mut sealed_lock_key = [0u8; SEALED_KEY_LEN];
-        sealed_lock_key.copy_from_slice(&keys.seal(Step::Reply, self.key.public_key().as_bytes()));
         let reply = PairReply {
             spake: spake_b,
-            sealed_lock_key,
+            sealed_lock_key: keys.seal(Step::Reply, self.key.public_key().as_bytes()),
         };
         let reply_frame = pairing_frame(pid, Step::Reply, &reply.encode());
         out.frames.push(reply_frame.clone());
@@ -249,10 +247,8 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         }
         let granted = self.enroll(p, endpoint_key)?;
         let grant_bytes = granted.encode();
-        let mut sealed_grant = [0u8; SEALED_GRANT_LEN];
-        sealed_grant.copy_from_slice(&p.keys.seal(Step::Done, &grant_bytes));
         let done = PairDone {
-            sealed_grant,
+            sealed_grant: p.keys.seal(Step::Done, &grant_bytes),
             confirm: p.keys.lock_confirmation(&t, &grant_bytes),
         };
         let done_frame = pairing_frame(pid, Step::Done, &done.encode());

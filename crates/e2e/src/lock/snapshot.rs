@@ -182,3 +182,54 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn snapshot() -> LockSnapshot {
+        let identity = LockIdentity::generate(&mut ChaCha20Rng::seed_from_u64(1));
+        let lock = LockMachine::new(
+            LockConfig::default(),
+            identity,
+            ChaCha20Rng::seed_from_u64(2),
+        );
+        lock.snapshot()
+    }
+
+    fn restore(s: &LockSnapshot) -> Result<LockMachine<ChaCha20Rng>, RestoreError> {
+        LockMachine::restore(LockConfig::default(), s, ChaCha20Rng::seed_from_u64(3))
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_lock() {
+        let s = snapshot();
+        let lock = restore(&s).unwrap();
+        assert_eq!(lock.snapshot(), s);
+    }
+
+    #[test]
+    fn corrupt_snapshots_are_refused_with_the_field_named() {
+        let mut s = snapshot();
+        s.format = 2;
+        assert_eq!(restore(&s).err(), Some(RestoreError::Format(2)));
+        let mut s = snapshot();
+        s.secret_key.truncate(10);
+        assert_eq!(restore(&s).err(), Some(RestoreError::Invalid("secret_key")));
+        let mut s = snapshot();
+        s.lock_id = "not hex".into();
+        assert_eq!(restore(&s).err(), Some(RestoreError::Invalid("lock_id")));
+        let mut s = snapshot();
+        s.label_code = "12345678".into();
+        assert_eq!(restore(&s).err(), Some(RestoreError::Invalid("label_code")));
+    }
+
+    #[test]
+    fn the_snapshot_never_shows_secrets_in_debug_output() {
+        let s = snapshot();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains(&s.secret_key) && !debug.contains(&s.label_code));
+    }
+}

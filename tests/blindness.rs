@@ -21,7 +21,9 @@ fn path_to_forbidden(metadata: &Value) -> Result<Option<Vec<String>>, String> {
         .iter()
         .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
         .collect();
-    let nodes = metadata["resolve"]["nodes"].as_array().ok_or("no resolve graph")?;
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .ok_or("no resolve graph")?;
     let deps: HashMap<&str, Vec<(&str, bool)>> = nodes
         .iter()
         .filter_map(|n| {
@@ -87,7 +89,10 @@ fn the_gateway_never_depends_on_the_end_to_end_crate() {
         "the end-to-end crate should be in the workspace, or this test proves nothing"
     );
     let path = path_to_forbidden(&metadata).expect("metadata has a resolve graph");
-    assert_eq!(path, None, "blindness broken: the gateway reaches {FORBIDDEN}");
+    assert_eq!(
+        path, None,
+        "blindness broken: the gateway reaches {FORBIDDEN}"
+    );
 }
 
 fn fake_metadata(edges: &[(&str, &str, &str)]) -> Value {
@@ -100,10 +105,11 @@ fn fake_metadata(edges: &[(&str, &str, &str)]) -> Value {
         .iter()
         .map(|n| serde_json::json!({"id": format!("{n} 0.1.0"), "name": n}))
         .collect();
-    let nodes: Vec<Value> = names
-        .iter()
-        .map(|n| {
-            let deps: Vec<Value> = edges
+    let nodes: Vec<Value> =
+        names
+            .iter()
+            .map(|n| {
+                let deps: Vec<Value> = edges
                 .iter()
                 .filter(|(from, _, _)| from == n)
                 .map(|(_, to, kind)| {
@@ -111,16 +117,19 @@ fn fake_metadata(edges: &[(&str, &str, &str)]) -> Value {
                     serde_json::json!({"pkg": format!("{to} 0.1.0"), "dep_kinds": [{"kind": kind}]})
                 })
                 .collect();
-            serde_json::json!({"id": format!("{n} 0.1.0"), "deps": deps})
-        })
-        .collect();
+                serde_json::json!({"id": format!("{n} 0.1.0"), "deps": deps})
+            })
+            .collect();
     serde_json::json!({"packages": packages, "resolve": {"nodes": nodes}})
 }
 
 #[test]
 fn the_check_catches_every_kind_of_dependency() {
     for kind in ["normal", "build", "dev"] {
-        let m = fake_metadata(&[(GATEWAY, "lockgate-wire", "normal"), (GATEWAY, FORBIDDEN, kind)]);
+        let m = fake_metadata(&[
+            (GATEWAY, "lockgate-wire", "normal"),
+            (GATEWAY, FORBIDDEN, kind),
+        ]);
         assert_eq!(
             path_to_forbidden(&m).unwrap(),
             Some(vec![GATEWAY.to_owned(), FORBIDDEN.to_owned()]),
@@ -136,6 +145,9 @@ fn the_check_catches_a_transitive_dependency() {
         path_to_forbidden(&m).unwrap(),
         Some(vec![GATEWAY.into(), "helper".into(), FORBIDDEN.into()])
     );
-    let clean = fake_metadata(&[(GATEWAY, "lockgate-wire", "normal"), ("other", FORBIDDEN, "normal")]);
+    let clean = fake_metadata(&[
+        (GATEWAY, "lockgate-wire", "normal"),
+        ("other", FORBIDDEN, "normal"),
+    ]);
     assert_eq!(path_to_forbidden(&clean).unwrap(), None);
 }

@@ -17,22 +17,9 @@ fn seal_open(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let e = StaticSecret::generate(&mut rng);
     let l = StaticSecret::generate(&mut rng);
-    let mut tx = Channel::new(
-        &e,
-        &l.public_key(),
-        1,
-        Direction::EndpointToLock,
-        ChannelState::default(),
-    )
-    .unwrap();
-    let mut rx = Channel::new(
-        &l,
-        &e.public_key(),
-        1,
-        Direction::LockToEndpoint,
-        ChannelState::default(),
-    )
-    .unwrap();
+    let key = e.box_key(&l.public_key()).unwrap();
+    let mut tx = Channel::new(&key, 1, Direction::EndpointToLock, ChannelState::default());
+    let mut rx = Channel::new(&key, 1, Direction::LockToEndpoint, ChannelState::default());
     let command = [0x42u8; 64];
     c.bench_function("session seal+open 64-byte command", |b| {
         b.iter(|| {

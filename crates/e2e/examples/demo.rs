@@ -5,8 +5,8 @@
 
 use lockgate_e2e::command::{Grant, Request, ResponseBody, Role};
 use lockgate_e2e::{
-    Action, EndpointPairing, EndpointSession, Incoming, LockConfig, LockIdentity, LockMachine,
-    PairingStep, SetupCode, StaticSecret, Via,
+    Action, ChannelState, EndpointPairing, EndpointSession, Incoming, LockConfig, LockIdentity,
+    LockMachine, PairingStep, SetupCode, StaticSecret, Via,
 };
 use lockgate_wire::Header;
 use rand_core::OsRng;
@@ -73,8 +73,7 @@ fn main() {
         paired.auth_id, paired.grant.role, paired.lock_key
     );
 
-    let mut session =
-        EndpointSession::new(&phone_key, paired.clone(), paired.resume).expect("good keys");
+    let mut session = EndpointSession::new(paired, ChannelState::default());
     let mut sent = Vec::new();
     let mut call = |lock: &mut LockMachine<OsRng>, request: Option<Request>| {
         let frame = match request {

@@ -7,7 +7,7 @@
 use crate::codec::DecodeError;
 use crate::command::{Grant, Request, Response};
 use crate::error_code::ErrorCode;
-use crate::keys::{KeyError, PublicKey, StaticSecret};
+use crate::keys::{KeyError, PublicKey, SessionKey, StaticSecret};
 use crate::pairing::{
     macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
     PairGrant, PairReply, PairStart, PairingKeys, Step, SPAKE_MSG_LEN,
@@ -62,8 +62,8 @@ pub struct PairedLock {
     pub auth_id: u32,
     /// What the lock granted.
     pub grant: Grant,
-    /// The counter state to open the first session with ([`EndpointSession::new`]).
-    pub resume: ChannelState,
+    /// The session key of this authorization (secret: store it like the endpoint's key).
+    pub session_key: SessionKey,
 }
 
 /// The next thing to do after handling a pairing frame.
@@ -80,13 +80,17 @@ enum Stage {
         spake: Box<Spake2<Ed25519Group>>,
         msg_a: [u8; SPAKE_MSG_LEN],
     },
-    AwaitDone {
-        keys: PairingKeys,
-        transcript: [u8; 32],
-        lock_key: PublicKey,
-        confirm_frame: Vec<u8>,
-    },
+    AwaitDone(Box<Confirmed>),
     Finished,
+}
+
+/// What the endpoint holds after sending `PairConfirm`.
+struct Confirmed {
+    keys: PairingKeys,
+    transcript: [u8; 32],
+    lock_key: PublicKey,
+    box_key: SessionKey,
+    confirm_frame: Vec<u8>,
 }
 
 /// An endpoint's pairing exchange with one lock.
@@ -194,7 +198,7 @@ impl EndpointPairing {
             .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
             .map(PublicKey)
             .ok_or(PairingError::WrongCodeOrLock)?;
-        self.key.shared_box(&lock_key)?;
+        let box_key = self.key.box_key(&lock_key)?;
         let my_key = self.key.public_key();
         let transcript = transcript(
             self.pairing_id,
@@ -209,31 +213,27 @@ impl EndpointPairing {
             confirm: keys.endpoint_confirmation(&transcript),
         };
         let confirm_frame = pairing_frame(self.pairing_id, Step::Confirm, &confirm.encode());
-        self.stage = Stage::AwaitDone {
+        self.stage = Stage::AwaitDone(Box::new(Confirmed {
             keys,
             transcript,
             lock_key,
+            box_key,
             confirm_frame: confirm_frame.clone(),
-        };
+        }));
         Ok(PairingStep::Send(confirm_frame))
     }
 
     fn on_done(&mut self, body: &[u8]) -> Result<PairingStep, PairingError> {
         let done = PairDone::decode(body)?;
-        let Stage::AwaitDone {
-            keys,
-            transcript,
-            lock_key,
-            ..
-        } = &self.stage
-        else {
+        let Stage::AwaitDone(c) = &self.stage else {
             return Err(PairingError::UnexpectedStep(Step::Done as u64));
         };
-        let grant_bytes = keys
+        let grant_bytes = c
+            .keys
             .open(Step::Done, &done.sealed_grant)
             .ok_or(PairingError::ConfirmationFailed)?;
         if !macs_equal(
-            &keys.lock_confirmation(transcript, &grant_bytes),
+            &c.keys.lock_confirmation(&c.transcript, &grant_bytes),
             &done.confirm,
         ) {
             return Err(PairingError::ConfirmationFailed);
@@ -241,13 +241,10 @@ impl EndpointPairing {
         let granted = PairGrant::decode(&grant_bytes)?;
         let paired = PairedLock {
             lock_id: self.lock_id,
-            lock_key: *lock_key,
+            lock_key: c.lock_key,
             auth_id: granted.auth_id,
             grant: granted.grant,
-            resume: ChannelState {
-                tx_reserved: granted.endpoint_counter_floor.saturating_add(1),
-                rx_top: granted.lock_counter_floor,
-            },
+            session_key: c.keys.session_key(&c.box_key),
         };
         self.stage = Stage::Finished;
         Ok(PairingStep::Paired(paired))
@@ -267,7 +264,7 @@ impl EndpointPairing {
                 Step::Start,
                 &self.start_body,
             )),
-            Stage::AwaitDone { confirm_frame, .. } => Some(confirm_frame.clone()),
+            Stage::AwaitDone(c) => Some(c.confirm_frame.clone()),
             Stage::Finished => None,
         }
     }
@@ -319,20 +316,16 @@ pub struct EndpointSession {
 }
 
 impl EndpointSession {
-    /// Opens the session, resuming from the persisted `state`.
-    pub fn new(
-        key: &StaticSecret,
-        lock: PairedLock,
-        state: ChannelState,
-    ) -> Result<Self, SessionError> {
+    /// Opens the session, resuming from the persisted `state` (the default right after
+    /// pairing).
+    pub fn new(lock: PairedLock, state: ChannelState) -> Self {
         let channel = Channel::new(
-            key,
-            &lock.lock_key,
+            &lock.session_key,
             lock.auth_id,
             Direction::EndpointToLock,
             state,
-        )?;
-        Ok(EndpointSession { lock, channel })
+        );
+        EndpointSession { lock, channel }
     }
 
     /// The paired lock.

@@ -1,11 +1,15 @@
-//! Static X25519 keys of locks and endpoints, and the shared crypto_box key between two of them.
+//! Static X25519 keys of locks and endpoints, the crypto_box key between two of them, and the
+//! per-pairing session key.
 //!
-//! The shared key is NaCl's `crypto_box_beforenm`: HSalsa20 over the X25519 shared secret.
-//! A peer key that yields the all-zero shared secret (a low-order point) is refused.
+//! The box key is NaCl's `crypto_box_beforenm`: HSalsa20 over the X25519 shared secret. A peer
+//! key that yields the all-zero shared secret (a low-order point) is refused. Sessions use a
+//! key derived from the box key and the pairing that created the authorization (see
+//! `pairing::session_key`), so every pairing starts fresh counters under a fresh key.
 
-use crypto_box::{PublicKey as BoxPublicKey, SalsaBox, SecretKey};
+use crypto_box::SecretKey;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::{CryptoRng, RngCore};
+use salsa20::cipher::consts::U10;
 use std::fmt;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -48,19 +52,73 @@ impl StaticSecret {
         PublicKey(self.0.public_key().to_bytes())
     }
 
-    /// The crypto_box shared key with `peer`, refusing low-order peer keys.
-    pub fn shared_box(&self, peer: &PublicKey) -> Result<SalsaBox, KeyError> {
+    /// The crypto_box key with `peer` (`crypto_box_beforenm`: HSalsa20 over the X25519
+    /// shared secret, zero input), refusing low-order peer keys.
+    pub fn box_key(&self, peer: &PublicKey) -> Result<SessionKey, KeyError> {
         let shared = Zeroizing::new(MontgomeryPoint(peer.0).mul_clamped(*self.to_bytes()));
         if shared.0 == [0u8; KEY_LEN] {
             return Err(KeyError::WeakPublicKey);
         }
-        Ok(SalsaBox::new(&BoxPublicKey::from_bytes(peer.0), &self.0))
+        let mut key = salsa20::hsalsa::<U10>(&shared.0.into(), &[0u8; 16].into());
+        let mut out = [0u8; KEY_LEN];
+        out.copy_from_slice(&key);
+        zeroize::Zeroize::zeroize(key.as_mut_slice());
+        Ok(SessionKey(out))
     }
 }
 
 impl fmt::Debug for StaticSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StaticSecret(public {})", self.public_key())
+    }
+}
+
+/// A 32-byte symmetric key (a box key or a session key). Zeroized on drop; `Debug` is
+/// redacted; serialised as hex for durable state (mode 0600).
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct SessionKey(pub(crate) [u8; KEY_LEN]);
+
+impl SessionKey {
+    /// Loads a stored key.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        SessionKey(bytes)
+    }
+
+    /// The key bytes, for storage.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey(<redacted>)")
+    }
+}
+
+impl serde::Serialize for SessionKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let hex: Zeroizing<String> =
+            Zeroizing::new(self.0.iter().map(|b| format!("{b:02x}")).collect());
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SessionKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        let mut out = [0u8; KEY_LEN];
+        let ok = text.len() == 2 * KEY_LEN
+            && out.iter_mut().enumerate().all(|(i, byte)| {
+                text.get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .map(|v| *byte = v)
+                    .is_some()
+            });
+        if !ok {
+            return Err(serde::de::Error::custom("a key is 64 hex digits"));
+        }
+        Ok(SessionKey(out))
     }
 }
 
@@ -95,19 +153,35 @@ impl fmt::Debug for PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crypto_box::aead::Aead;
+    use crypto_box::aead::{Aead, KeyInit};
     use rand_chacha::rand_core::SeedableRng;
 
     #[test]
-    fn both_sides_derive_the_same_box() {
+    fn both_sides_derive_the_same_box_key_as_nacl_crypto_box() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let a = StaticSecret::generate(&mut rng);
         let b = StaticSecret::generate(&mut rng);
-        let ab = a.shared_box(&b.public_key()).unwrap();
-        let ba = b.shared_box(&a.public_key()).unwrap();
+        let ab = a.box_key(&b.public_key()).unwrap();
+        assert_eq!(ab, b.box_key(&a.public_key()).unwrap());
+        // crypto_box's SalsaBox (crypto_box_easy) opens with a secretbox under our box key.
+        let nacl = crypto_box::SalsaBox::new(
+            &crypto_box::PublicKey::from_bytes(b.public_key().0),
+            &SecretKey::from_bytes(*a.to_bytes()),
+        );
         let nonce = [7u8; 24].into();
-        let sealed = ab.encrypt(&nonce, &b"hello"[..]).unwrap();
-        assert_eq!(ba.decrypt(&nonce, sealed.as_slice()).unwrap(), b"hello");
+        let sealed = nacl.encrypt(&nonce, &b"hello"[..]).unwrap();
+        let ours = crypto_secretbox::XSalsa20Poly1305::new(&ab.0.into());
+        assert_eq!(ours.decrypt(&nonce, sealed.as_slice()).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn session_keys_serialise_as_hex_and_refuse_anything_else() {
+        let k = SessionKey([0xab; 32]);
+        let json = serde_json::to_string(&k).unwrap();
+        assert_eq!(json, format!("\"{}\"", "ab".repeat(32)));
+        assert_eq!(serde_json::from_str::<SessionKey>(&json).unwrap(), k);
+        assert!(serde_json::from_str::<SessionKey>("\"abcd\"").is_err());
+        assert!(!format!("{k:?}").contains("abab"));
     }
 
     #[test]
@@ -118,7 +192,7 @@ mod tests {
         one[0] = 1;
         for weak in [[0u8; 32], one] {
             assert_eq!(
-                a.shared_box(&PublicKey(weak)).err(),
+                a.box_key(&PublicKey(weak)).err(),
                 Some(KeyError::WeakPublicKey)
             );
         }

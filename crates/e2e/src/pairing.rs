@@ -17,7 +17,7 @@
 
 use crate::codec::{DecodeError, Reader};
 use crate::command::{Grant, MAX_NAME_LEN};
-use crate::keys::{PublicKey, KEY_LEN};
+use crate::keys::{PublicKey, SessionKey, KEY_LEN};
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use hkdf::Hkdf;
@@ -34,7 +34,7 @@ pub const SEALED_KEY_LEN: usize = 16 + KEY_LEN;
 /// Length of a confirmation MAC (HMAC-SHA256).
 pub const CONFIRM_LEN: usize = 32;
 /// Length of the `PairDone` plaintext ([`PairGrant`]).
-pub const PAIR_GRANT_LEN: usize = 38;
+pub const PAIR_GRANT_LEN: usize = 22;
 /// Length of the sealed [`PairGrant`].
 pub const SEALED_GRANT_LEN: usize = 16 + PAIR_GRANT_LEN;
 
@@ -42,6 +42,8 @@ const EXTRACT_SALT: &[u8] = b"lockgate v1 pairing";
 const INFO_ENCRYPTION: &[u8] = b"lockgate v1 pairing encryption";
 const INFO_CONFIRM_ENDPOINT: &[u8] = b"lockgate v1 endpoint confirmation";
 const INFO_CONFIRM_LOCK: &[u8] = b"lockgate v1 lock confirmation";
+const INFO_SESSION_SEED: &[u8] = b"lockgate v1 session seed";
+const INFO_SESSION_KEY: &[u8] = b"lockgate v1 session key";
 const TRANSCRIPT_LABEL: &[u8] = b"lockgate v1 pairing transcript";
 
 /// Pairing message numbers, carried in the envelope's counter field.
@@ -238,6 +240,7 @@ pub struct PairingKeys {
     pub(crate) enc: [u8; 32],
     pub(crate) confirm_endpoint: [u8; 32],
     pub(crate) confirm_lock: [u8; 32],
+    pub(crate) session_seed: [u8; 32],
 }
 
 impl PairingKeys {
@@ -248,12 +251,26 @@ impl PairingKeys {
             enc: [0; 32],
             confirm_endpoint: [0; 32],
             confirm_lock: [0; 32],
+            session_seed: [0; 32],
         };
         // Expanding 32 bytes from SHA-256 HKDF cannot fail.
         let _ = hk.expand(INFO_ENCRYPTION, &mut keys.enc);
         let _ = hk.expand(INFO_CONFIRM_ENDPOINT, &mut keys.confirm_endpoint);
         let _ = hk.expand(INFO_CONFIRM_LOCK, &mut keys.confirm_lock);
+        let _ = hk.expand(INFO_SESSION_SEED, &mut keys.session_seed);
         keys
+    }
+
+    /// The session key of the authorization this pairing creates:
+    /// `HKDF-Expand(HKDF-Extract(salt = session_seed, ikm = box_key), "lockgate v1 session key")`.
+    /// It needs both the code-authenticated PAKE secret and a static secret key, and it is new
+    /// for every pairing, so a re-paired endpoint starts its counters afresh without ever
+    /// reusing a nonce.
+    pub fn session_key(&self, box_key: &SessionKey) -> SessionKey {
+        let hk = Hkdf::<Sha256>::new(Some(&self.session_seed), box_key.as_bytes());
+        let mut out = [0u8; 32];
+        let _ = hk.expand(INFO_SESSION_KEY, &mut out);
+        SessionKey::from_bytes(out)
     }
 
     fn nonce(step: Step) -> [u8; 24] {
@@ -335,31 +352,20 @@ pub fn transcript(
     h.finalize().into()
 }
 
-/// The `PairDone` plaintext: the authorization, and where each side's counters resume.
-///
-/// For a new authorization both floors are 0. When an endpoint pairs again with a key the
-/// lock already knows, the lock keeps that authorization and its counters; the floors tell
-/// the endpoint to send above the last counter the lock accepted and to refuse lock frames
-/// up to the last counter the lock sent.
+/// The `PairDone` plaintext: the authorization granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PairGrant {
     /// The authorization id.
     pub auth_id: u32,
     /// Rights and validity.
     pub grant: Grant,
-    /// The highest endpoint counter the lock has accepted.
-    pub endpoint_counter_floor: u64,
-    /// The highest counter the lock has sent to this authorization.
-    pub lock_counter_floor: u64,
 }
 
 impl PairGrant {
-    /// Encodes the 38-byte plaintext.
+    /// Encodes the 22-byte plaintext.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.auth_id.to_le_bytes().to_vec();
         self.grant.write(&mut out);
-        out.extend_from_slice(&self.endpoint_counter_floor.to_le_bytes());
-        out.extend_from_slice(&self.lock_counter_floor.to_le_bytes());
         out
     }
 
@@ -368,8 +374,6 @@ impl PairGrant {
         let mut r = Reader::new(bytes);
         let auth_id = r.u32("auth id")?;
         let grant = Grant::read(&mut r)?;
-        let endpoint_counter_floor = r.u64("endpoint counter floor")?;
-        let lock_counter_floor = r.u64("lock counter floor")?;
         r.finish()?;
         if !lockgate_wire::envelope::is_authorization_id(auth_id) {
             return Err(DecodeError::InvalidValue {
@@ -377,12 +381,7 @@ impl PairGrant {
                 value: u64::from(auth_id),
             });
         }
-        Ok(PairGrant {
-            auth_id,
-            grant,
-            endpoint_counter_floor,
-            lock_counter_floor,
-        })
+        Ok(PairGrant { auth_id, grant })
     }
 }
 
@@ -423,6 +422,15 @@ mod tests {
         let sealed: [u8; SEALED_KEY_LEN] = keys.seal(Step::Reply, &[1; 32]);
         assert!(keys.open(Step::Reply, &sealed).is_some());
         assert!(keys.open(Step::Confirm, &sealed).is_none());
+    }
+
+    #[test]
+    fn every_pairing_gives_a_different_session_key_for_the_same_static_keys() {
+        let box_key = SessionKey::from_bytes([3; 32]);
+        let first = PairingKeys::derive(&[5; 32]).session_key(&box_key);
+        let second = PairingKeys::derive(&[6; 32]).session_key(&box_key);
+        assert_ne!(first, second);
+        assert_ne!(first, box_key);
     }
 
     #[test]
@@ -474,8 +482,6 @@ mod tests {
         let g = PairGrant {
             auth_id: 3,
             grant: Grant::unlimited(crate::command::Role::User),
-            endpoint_counter_floor: 9,
-            lock_counter_floor: 10,
         };
         assert_eq!(g.encode().len(), PAIR_GRANT_LEN);
         assert_eq!(PairGrant::decode(&g.encode()), Ok(g));

@@ -1,7 +1,8 @@
 //! Encrypted session frames between one endpoint and one lock.
 //!
 //! A session frame is the 14-byte envelope header (kind `Session`) followed by
-//! XSalsa20-Poly1305 under the crypto_box shared key of the two static keys. The 24-byte nonce
+//! XSalsa20-Poly1305 under the authorization's session key (derived at pairing from the
+//! crypto_box key of the two static keys and the pairing's secret). The 24-byte nonce
 //! is `direction || header || 0^9`, so every header field is authenticated and, because each
 //! side sends every counter at most once per direction, no nonce is ever reused.
 //!
@@ -10,10 +11,10 @@
 //! restart resumes at the reservation. A receiver's window restores with every counter up to
 //! its persisted top marked as seen.
 
-use crate::keys::{KeyError, PublicKey, StaticSecret};
+use crate::keys::SessionKey;
 use crate::replay::{ReplayError, ReplayWindow, REJECT_AFTER_COUNTER};
-use crypto_box::aead::{Aead, Payload};
-use crypto_box::SalsaBox;
+use crypto_secretbox::aead::{Aead, KeyInit, Payload};
+use crypto_secretbox::XSalsa20Poly1305;
 use lockgate_wire::envelope::{Header, Kind, HEADER_LEN};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -62,9 +63,6 @@ pub enum SessionError {
     /// This side has used up its counters; the endpoint must pair again.
     #[error("send counters exhausted; pair again")]
     CounterExhausted,
-    /// The peer's key is unusable.
-    #[error(transparent)]
-    Key(#[from] KeyError),
 }
 
 /// What a side must keep durably for one channel.
@@ -98,7 +96,7 @@ pub fn nonce(direction: Direction, header: &Header) -> [u8; 24] {
 /// One side of an endpoint–lock channel: the shared key, the send counter and the replay
 /// window for the other direction.
 pub struct Channel {
-    key: SalsaBox,
+    key: XSalsa20Poly1305,
     auth_id: u32,
     send: Direction,
     tx_next: u64,
@@ -118,33 +116,22 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    /// Opens a channel as `send`'s sender, resuming from `state` (use the default for a new
-    /// pairing).
-    pub fn new(
-        me: &StaticSecret,
-        peer: &PublicKey,
-        auth_id: u32,
-        send: Direction,
-        state: ChannelState,
-    ) -> Result<Self, SessionError> {
-        Ok(Channel {
-            key: me.shared_box(peer)?,
+    /// Opens a channel as `send`'s sender under `key`, resuming from `state` (the default
+    /// for a new pairing).
+    pub fn new(key: &SessionKey, auth_id: u32, send: Direction, state: ChannelState) -> Self {
+        Channel {
+            key: XSalsa20Poly1305::new(key.as_bytes().into()),
             auth_id,
             send,
             tx_next: state.tx_reserved.max(1),
             state,
             rx: ReplayWindow::restored(state.rx_top),
-        })
+        }
     }
 
     /// The authorization id this channel serves.
     pub fn auth_id(&self) -> u32 {
         self.auth_id
-    }
-
-    /// A counter at least as high as every counter this side has sent.
-    pub fn sent_floor(&self) -> u64 {
-        self.tx_next.saturating_sub(1)
     }
 
     /// The state to keep durably.
@@ -217,28 +204,12 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_chacha::rand_core::SeedableRng;
+
+    const KEY: SessionKey = SessionKey([9; 32]);
 
     fn pair() -> (Channel, Channel) {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-        let e = StaticSecret::generate(&mut rng);
-        let l = StaticSecret::generate(&mut rng);
-        let endpoint = Channel::new(
-            &e,
-            &l.public_key(),
-            7,
-            Direction::EndpointToLock,
-            ChannelState::default(),
-        )
-        .unwrap();
-        let lock = Channel::new(
-            &l,
-            &e.public_key(),
-            7,
-            Direction::LockToEndpoint,
-            ChannelState::default(),
-        )
-        .unwrap();
+        let endpoint = Channel::new(&KEY, 7, Direction::EndpointToLock, ChannelState::default());
+        let lock = Channel::new(&KEY, 7, Direction::LockToEndpoint, ChannelState::default());
         (endpoint, lock)
     }
 
@@ -306,14 +277,10 @@ mod tests {
 
     #[test]
     fn counters_never_repeat_after_restoring_persisted_state() {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
-        let e = StaticSecret::generate(&mut rng);
-        let l = StaticSecret::generate(&mut rng);
         let mut durable = ChannelState::default();
         let mut used = std::collections::HashSet::new();
         for restart in 0..5 {
-            let mut ch =
-                Channel::new(&e, &l.public_key(), 1, Direction::EndpointToLock, durable).unwrap();
+            let mut ch = Channel::new(&KEY, 1, Direction::EndpointToLock, durable);
             for _ in 0..(300 * (restart + 1)) {
                 let s = ch.seal(b"x").unwrap();
                 if let Some(state) = s.persist {
@@ -326,35 +293,11 @@ mod tests {
 
     #[test]
     fn a_restored_receiver_refuses_frames_it_saw_before_the_restart() {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-        let e = StaticSecret::generate(&mut rng);
-        let l = StaticSecret::generate(&mut rng);
-        let mut tx = Channel::new(
-            &e,
-            &l.public_key(),
-            1,
-            Direction::EndpointToLock,
-            Default::default(),
-        )
-        .unwrap();
-        let mut rx = Channel::new(
-            &l,
-            &e.public_key(),
-            1,
-            Direction::LockToEndpoint,
-            Default::default(),
-        )
-        .unwrap();
+        let mut tx = Channel::new(&KEY, 1, Direction::EndpointToLock, Default::default());
+        let mut rx = Channel::new(&KEY, 1, Direction::LockToEndpoint, Default::default());
         let old = tx.seal(b"rename").unwrap();
         deliver(&mut rx, &old.frame).unwrap();
-        let mut restored = Channel::new(
-            &l,
-            &e.public_key(),
-            1,
-            Direction::LockToEndpoint,
-            rx.state(),
-        )
-        .unwrap();
+        let mut restored = Channel::new(&KEY, 1, Direction::LockToEndpoint, rx.state());
         assert!(deliver(&mut restored, &old.frame).is_err());
         let fresh = tx.seal(b"status").unwrap();
         assert_eq!(deliver(&mut restored, &fresh.frame).unwrap(), b"status");

@@ -9,7 +9,7 @@ use crate::command::{Action, Request, ResponseBody};
 use crate::endpoint::{EndpointPairing, EndpointSession, Incoming, PairingStep};
 use crate::lock::{LockConfig, LockIdentity, LockMachine, Via};
 use crate::pairing::{self, PairingKeys};
-use crate::session::{nonce, Direction};
+use crate::session::{nonce, ChannelState, Direction};
 use crate::setup_code::{LabelCode, SetupCode};
 use crate::StaticSecret;
 use curve25519_dalek::Scalar;
@@ -141,11 +141,10 @@ fn generate() -> (Value, Value) {
     let grant = pairing::PairGrant {
         auth_id: paired.auth_id,
         grant: paired.grant,
-        endpoint_counter_floor: 0,
-        lock_counter_floor: 0,
     }
     .encode();
 
+    let session_key = hex::encode(paired.session_key.as_bytes());
     let pairing_json = json!({
         "description": "Label-code pairing between endpoint 'phone' and lock 4c47000000000001. Randomness is given as the 64 bytes each side reduces (little-endian, mod the Ed25519 group order) into its SPAKE2 scalar.",
         "lock_id": lock.lock_id().to_string(),
@@ -168,9 +167,13 @@ fn generate() -> (Value, Value) {
         "k_enc": hex::encode(keys.enc),
         "k_confirm_endpoint": hex::encode(keys.confirm_endpoint),
         "k_confirm_lock": hex::encode(keys.confirm_lock),
+        "session_seed": hex::encode(keys.session_seed),
+        "box_key": hex::encode(endpoint_key.box_key(&lock.public_key()).unwrap().as_bytes()),
+        "session_key": session_key,
         "transcript_hash": hex::encode(transcript),
         "pair_grant": hex::encode(&grant),
         "auth_id": paired.auth_id,
+        "invalid_spake2_messages": invalid_spake_messages(&reply_body.spake),
         "frames": {
             "pair_start": hex::encode(&start),
             "pair_reply": hex::encode(&reply),
@@ -179,7 +182,7 @@ fn generate() -> (Value, Value) {
         },
     });
 
-    let mut session = EndpointSession::new(&endpoint_key, paired.clone(), paired.resume).unwrap();
+    let mut session = EndpointSession::new(paired, ChannelState::default());
     let mut frames = Vec::new();
     let mut now = T0 + 1_000;
     let mut exchange = |session: &mut EndpointSession, request: Request, now: u64| {
@@ -212,6 +215,12 @@ fn generate() -> (Value, Value) {
         challenge,
     };
     exchange(&mut session, unlock, now);
+    // The relay replays the first request: the lock answers with a cleartext error frame.
+    let first_request = hex::decode(frames[0]["frame"].as_str().unwrap_or_default()).unwrap();
+    let refusal = lock
+        .handle_frame(now, Via::Gateway, &first_request)
+        .frames
+        .remove(0);
     let session_json = json!({
         "description": "Session frames after the pairing in pairing.json: status, challenge, unlock. The lock's challenge is its next 16 random bytes.",
         "auth_id": 1,
@@ -227,8 +236,57 @@ fn generate() -> (Value, Value) {
         "lock_clock_ms": [T0 + 1_000, T0 + 2_000, T0 + 3_000],
         "lock_challenge_randomness": hex::encode(challenge),
         "frames": frames,
+        "replay": {
+            "description": "The first request delivered again: refused with an error frame (kind 3, code 6 = replayed).",
+            "frame": frames[0]["frame"].clone(),
+            "answer": hex::encode(&refusal),
+        },
     });
     (pairing_json, session_json)
+}
+
+/// SPAKE2 messages a lock must refuse as `msg_A` (section 3.1), each checked here.
+fn invalid_spake_messages(lock_msg_b: &[u8; pairing::SPAKE_MSG_LEN]) -> Value {
+    let with_side = |side: u8, point: [u8; 32]| {
+        let mut m = [0u8; pairing::SPAKE_MSG_LEN];
+        m[0] = side;
+        m[1..].copy_from_slice(&point);
+        m
+    };
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0xffu8; 32];
+    order_two[0] = 0xec;
+    order_two[31] = 0x7f;
+    let mut identity_non_canonical = identity;
+    identity_non_canonical[31] = 0x80; // sign bit set on x = 0
+    let mut off_curve = [0u8; 32];
+    off_curve[0] = 2;
+    let mut valid_point = [0u8; 32];
+    valid_point.copy_from_slice(&lock_msg_b[1..]);
+    let cases = [
+        ("identity point", with_side(0x41, identity)),
+        ("point of order 2", with_side(0x41, order_two)),
+        (
+            "non-canonical encoding of the identity",
+            with_side(0x41, identity_non_canonical),
+        ),
+        ("not on the curve", with_side(0x41, off_curve)),
+        ("side byte B sent to the lock", with_side(0x42, valid_point)),
+        (
+            "reflection of the lock's own msg_B",
+            with_side(0x41, valid_point),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (reason, msg) in cases {
+        assert!(
+            !pairing::valid_spake_message(&msg, true, lock_msg_b),
+            "{reason}"
+        );
+        out.push(json!({ "reason": reason, "msg_a": hex::encode(msg) }));
+    }
+    Value::Array(out)
 }
 
 fn vector_path(name: &str) -> PathBuf {

@@ -358,9 +358,9 @@ fn an_endpoint_restarted_from_its_persisted_state_never_reuses_a_counter() {
     let key = StaticSecret::generate(&mut w.rng);
     w.press_button();
     let paired = w.pair_key(&key, "phone", &w.label()).unwrap();
-    let mut durable = paired.resume;
+    let mut durable = lockgate_e2e::ChannelState::default();
     for _ in 0..3 {
-        let session = lockgate_e2e::EndpointSession::new(&key, paired.clone(), durable).unwrap();
+        let session = lockgate_e2e::EndpointSession::new(paired.clone(), durable);
         let mut ep = common::Endpoint {
             key: key.clone(),
             session,

@@ -6,7 +6,9 @@ use common::World;
 use lockgate_e2e::command::{Grant, Request, ResponseBody, Role, MAX_INVITE_TTL_SECS};
 use lockgate_e2e::endpoint::PairingError;
 use lockgate_e2e::lock::{Effect, WindowClosed, MAX_AUTHORIZATIONS, MAX_FAILED_ATTEMPTS};
-use lockgate_e2e::{ErrorCode, InviteCode, MechanismState, SetupCode, StaticSecret};
+use lockgate_e2e::{
+    ChannelState, EndpointSession, ErrorCode, InviteCode, MechanismState, SetupCode, StaticSecret,
+};
 
 fn invite(world: &mut World, admin: &mut common::Endpoint, grant: Grant, ttl: u32) -> InviteCode {
     match world
@@ -207,28 +209,38 @@ fn re_pairing_the_same_key_keeps_its_authorization() {
 }
 
 #[test]
-fn re_pairing_a_known_key_resumes_its_counters() {
+fn re_pairing_a_known_key_keeps_the_authorization_under_a_fresh_session_key() {
     let mut w = World::new(19);
     let key = StaticSecret::generate(&mut w.rng);
     w.press_button();
     let paired = w.pair_key(&key, "phone", &w.label()).unwrap();
     let mut first = common::Endpoint {
         key: key.clone(),
-        session: lockgate_e2e::EndpointSession::new(&key, paired.clone(), paired.resume).unwrap(),
+        session: EndpointSession::new(paired.clone(), ChannelState::default()),
     };
     for _ in 0..5 {
         w.call(&mut first, &Request::Status);
     }
+    let old_frame = first.session.request(&Request::Status).unwrap().frame;
     // The endpoint loses its counter state but keeps its key, and pairs again.
     w.press_button();
     let again = w.pair_key(&key, "phone", &w.label()).unwrap();
     assert_eq!(again.auth_id, paired.auth_id);
-    assert!(again.resume.tx_reserved > 5 && again.resume.rx_top >= 5);
+    assert_ne!(again.session_key, paired.session_key);
     let mut second = common::Endpoint {
         key: key.clone(),
-        session: lockgate_e2e::EndpointSession::new(&key, again.clone(), again.resume).unwrap(),
+        session: EndpointSession::new(again, ChannelState::default()),
     };
+    // Counters start again at 1, under a key no earlier frame was sealed with.
+    assert_eq!(second.session.request(&Request::Status).unwrap().counter, 1);
     assert!(w.call(&mut second, &Request::Status).result.is_ok());
+    let answer = w.deliver(&old_frame).remove(0);
+    match second.session.receive(&answer).unwrap() {
+        lockgate_e2e::Incoming::Refused { code, .. } => {
+            assert_eq!(code, ErrorCode::AuthenticationFailed)
+        }
+        other => panic!("a frame under the old key was served: {other:?}"),
+    }
 }
 
 #[test]

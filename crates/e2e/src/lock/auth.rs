@@ -3,8 +3,8 @@
 
 use crate::command::{Grant, Opcode, Role, CHALLENGE_LEN};
 use crate::error_code::ErrorCode;
-use crate::keys::{PublicKey, StaticSecret};
-use crate::session::{Channel, ChannelState, Direction, SessionError};
+use crate::keys::{PublicKey, SessionKey};
+use crate::session::{Channel, ChannelState, Direction};
 use crate::setup_code::InviteCode;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,8 @@ pub struct AuthRecord {
     pub grant: Grant,
     /// The endpoint's static key.
     pub public_key: PublicKey,
+    /// The session key agreed at pairing (secret).
+    pub session_key: SessionKey,
     /// Counter state.
     pub channel: ChannelState,
 }
@@ -60,20 +62,19 @@ pub struct Authorization {
 }
 
 impl Authorization {
-    /// Brings a record to life with the lock's key.
-    pub fn new(lock_key: &StaticSecret, record: AuthRecord) -> Result<Self, SessionError> {
+    /// Brings a record to life.
+    pub fn new(record: AuthRecord) -> Self {
         let channel = Channel::new(
-            lock_key,
-            &record.public_key,
+            &record.session_key,
             record.id,
             Direction::LockToEndpoint,
             record.channel,
-        )?;
-        Ok(Authorization {
+        );
+        Authorization {
             record,
             channel,
             challenges: Vec::new(),
-        })
+        }
     }
 
     /// The record with current counters.
@@ -193,20 +194,14 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     fn auth(grant: Grant) -> Authorization {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
-        let lock = StaticSecret::generate(&mut rng);
-        let endpoint = StaticSecret::generate(&mut rng);
-        Authorization::new(
-            &lock,
-            AuthRecord {
-                id: 1,
-                name: "x".into(),
-                grant,
-                public_key: endpoint.public_key(),
-                channel: ChannelState::default(),
-            },
-        )
-        .unwrap()
+        Authorization::new(AuthRecord {
+            id: 1,
+            name: "x".into(),
+            grant,
+            public_key: PublicKey([1; 32]),
+            session_key: SessionKey::from_bytes([2; 32]),
+            channel: ChannelState::default(),
+        })
     }
 
     #[test]

@@ -289,15 +289,24 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         Ok(())
     }
 
-    /// Adds the endpoint, or finds it if this key is already enrolled (then its grant, name
-    /// and counters stay as they are, and the floors tell the endpoint where to resume).
+    /// Adds the endpoint. If this key is already enrolled, its authorization keeps its id,
+    /// grant and name but takes the new session key with fresh counters.
     fn enroll(&mut self, p: &Pending, key: PublicKey) -> Result<PairGrant, ErrorCode> {
-        if let Some(a) = self.auths.values().find(|a| a.record.public_key == key) {
+        let box_key = self
+            .key
+            .box_key(&key)
+            .map_err(|_| ErrorCode::InvalidArgument)?;
+        let session_key = p.keys.session_key(&box_key);
+        if let Some(a) = self.auths.values_mut().find(|a| a.record.public_key == key) {
+            let record = AuthRecord {
+                session_key,
+                channel: ChannelState::default(),
+                ..a.record.clone()
+            };
+            *a = Authorization::new(record);
             return Ok(PairGrant {
                 auth_id: a.record.id,
                 grant: a.record.grant,
-                endpoint_counter_floor: a.channel.state().rx_top,
-                lock_counter_floor: a.channel.sent_floor(),
             });
         }
         if self.auths.len() >= MAX_AUTHORIZATIONS || self.next_auth_id > MAX_AUTH_ID {
@@ -323,18 +332,13 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             name: p.name.clone(),
             grant,
             public_key: key,
+            session_key,
             channel: ChannelState::default(),
         };
-        let auth = Authorization::new(&self.key, record).map_err(|_| ErrorCode::InvalidArgument)?;
         let auth_id = self.next_auth_id;
-        self.auths.insert(auth_id, auth);
+        self.auths.insert(auth_id, Authorization::new(record));
         self.next_auth_id += 1;
-        Ok(PairGrant {
-            auth_id,
-            grant,
-            endpoint_counter_floor: 0,
-            lock_counter_floor: 0,
-        })
+        Ok(PairGrant { auth_id, grant })
     }
 
     fn pairing_failed(&mut self, pid: u32, p: &Pending, code: ErrorCode, out: &mut Output) {

@@ -30,7 +30,7 @@ fn session_error_code(e: &SessionError) -> ErrorCode {
         }
         SessionError::Replay(_) => ErrorCode::Replayed,
         SessionError::WrongAddress { .. } => ErrorCode::UnknownAuthorization,
-        SessionError::Authentication | SessionError::Key(_) => ErrorCode::AuthenticationFailed,
+        SessionError::Authentication => ErrorCode::AuthenticationFailed,
     }
 }
 

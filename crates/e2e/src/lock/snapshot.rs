@@ -153,10 +153,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let mut auths = BTreeMap::new();
         for record in &s.authorizations {
             let valid = record.id != 0 && record.id < s.next_auth_id && is_valid_name(&record.name);
-            let auth = Authorization::new(&key, record.clone())
-                .ok()
-                .filter(|_| valid)
-                .ok_or(RestoreError::Invalid("authorizations"))?;
+            if !valid {
+                return Err(RestoreError::Invalid("authorizations"));
+            }
+            let auth = Authorization::new(record.clone());
             if auths.insert(record.id, auth).is_some() {
                 return Err(RestoreError::Invalid("authorizations"));
             }

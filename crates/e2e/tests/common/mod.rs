@@ -6,8 +6,8 @@
 use lockgate_e2e::endpoint::{PairingError, ReceiveError};
 use lockgate_e2e::lock::{Effect, LockSnapshot};
 use lockgate_e2e::{
-    EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig, LockIdentity, LockMachine,
-    Output, PairedLock, PairingStep, Request, Response, SetupCode, StaticSecret, Via,
+    ChannelState, EndpointPairing, EndpointSession, Incoming, LabelCode, LockConfig, LockIdentity,
+    LockMachine, Output, PairedLock, PairingStep, Request, Response, SetupCode, StaticSecret, Via,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -110,8 +110,7 @@ impl World {
     pub fn pair(&mut self, name: &str, code: &SetupCode) -> Result<Endpoint, PairingError> {
         let key = StaticSecret::generate(&mut self.rng);
         let paired = self.pair_key(&key, name, code)?;
-        let resume = paired.resume;
-        let session = EndpointSession::new(&key, paired, resume).unwrap();
+        let session = EndpointSession::new(paired, ChannelState::default());
         Ok(Endpoint { key, session })
     }
 

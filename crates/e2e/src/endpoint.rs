@@ -9,8 +9,8 @@ use crate::command::{Grant, Request, Response};
 use crate::error_code::ErrorCode;
 use crate::keys::{KeyError, PublicKey, SessionKey, StaticSecret};
 use crate::pairing::{
-    macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
-    PairGrant, PairReply, PairStart, PairingKeys, Step, SPAKE_MSG_LEN,
+    macs_equal, spake_start, transcript, valid_spake_message, BoundKeys, CodeKind, PairConfirm,
+    PairDone, PairGrant, PairReply, PairStart, PairingKeys, Step, SPAKE_MSG_LEN,
 };
 use crate::session::{Channel, ChannelState, Direction, Sealed, SessionError};
 use crate::setup_code::SetupCode;
@@ -87,9 +87,9 @@ enum Stage {
 /// What the endpoint holds after sending `PairConfirm`.
 struct Confirmed {
     keys: PairingKeys,
+    bound: BoundKeys,
     transcript: [u8; 32],
     lock_key: PublicKey,
-    box_key: SessionKey,
     confirm_frame: Vec<u8>,
 }
 
@@ -198,7 +198,7 @@ impl EndpointPairing {
             .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
             .map(PublicKey)
             .ok_or(PairingError::WrongCodeOrLock)?;
-        let box_key = self.key.box_key(&lock_key)?;
+        let bound = keys.bind(&self.key.box_key(&lock_key)?);
         let my_key = self.key.public_key();
         let transcript = transcript(
             self.pairing_id,
@@ -210,14 +210,14 @@ impl EndpointPairing {
         );
         let confirm = PairConfirm {
             sealed_endpoint_key: keys.seal(Step::Confirm, my_key.as_bytes()),
-            confirm: keys.endpoint_confirmation(&transcript),
+            confirm: bound.endpoint_confirmation(&transcript),
         };
         let confirm_frame = pairing_frame(self.pairing_id, Step::Confirm, &confirm.encode());
         self.stage = Stage::AwaitDone(Box::new(Confirmed {
             keys,
+            bound,
             transcript,
             lock_key,
-            box_key,
             confirm_frame: confirm_frame.clone(),
         }));
         Ok(PairingStep::Send(confirm_frame))
@@ -233,7 +233,7 @@ impl EndpointPairing {
             .open(Step::Done, &done.sealed_grant)
             .ok_or(PairingError::ConfirmationFailed)?;
         if !macs_equal(
-            &c.keys.lock_confirmation(&c.transcript, &grant_bytes),
+            &c.bound.lock_confirmation(&c.transcript, &grant_bytes),
             &done.confirm,
         ) {
             return Err(PairingError::ConfirmationFailed);
@@ -244,7 +244,7 @@ impl EndpointPairing {
             lock_key: c.lock_key,
             auth_id: granted.auth_id,
             grant: granted.grant,
-            session_key: c.keys.session_key(&c.box_key),
+            session_key: c.bound.session_key.clone(),
         };
         self.stage = Stage::Finished;
         Ok(PairingStep::Paired(paired))

@@ -234,12 +234,10 @@ pub fn spake_start(
     (state, out)
 }
 
-/// Keys derived from the SPAKE2 key, and the transcript hash being built.
+/// Keys derived from the SPAKE2 key alone: they seal the static keys in flight.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct PairingKeys {
     pub(crate) enc: [u8; 32],
-    pub(crate) confirm_endpoint: [u8; 32],
-    pub(crate) confirm_lock: [u8; 32],
     pub(crate) session_seed: [u8; 32],
 }
 
@@ -249,28 +247,32 @@ impl PairingKeys {
         let hk = Hkdf::<Sha256>::new(Some(EXTRACT_SALT), spake_key);
         let mut keys = PairingKeys {
             enc: [0; 32],
-            confirm_endpoint: [0; 32],
-            confirm_lock: [0; 32],
             session_seed: [0; 32],
         };
         // Expanding 32 bytes from SHA-256 HKDF cannot fail.
         let _ = hk.expand(INFO_ENCRYPTION, &mut keys.enc);
-        let _ = hk.expand(INFO_CONFIRM_ENDPOINT, &mut keys.confirm_endpoint);
-        let _ = hk.expand(INFO_CONFIRM_LOCK, &mut keys.confirm_lock);
         let _ = hk.expand(INFO_SESSION_SEED, &mut keys.session_seed);
         keys
     }
 
-    /// The session key of the authorization this pairing creates:
-    /// `HKDF-Expand(HKDF-Extract(salt = session_seed, ikm = box_key), "lockgate v1 session key")`.
-    /// It needs both the code-authenticated PAKE secret and a static secret key, and it is new
-    /// for every pairing, so a re-paired endpoint starts its counters afresh without ever
-    /// reusing a nonce.
-    pub fn session_key(&self, box_key: &SessionKey) -> SessionKey {
+    /// Binds the PAKE secret to the two static keys: `box_key` needs one side's static
+    /// secret, so a confirmation under these keys proves possession of the code *and* of that
+    /// side's static secret key. This is what stops a code holder from pairing (or re-pairing)
+    /// someone else's public key.
+    pub fn bind(&self, box_key: &SessionKey) -> BoundKeys {
         let hk = Hkdf::<Sha256>::new(Some(&self.session_seed), box_key.as_bytes());
-        let mut out = [0u8; 32];
-        let _ = hk.expand(INFO_SESSION_KEY, &mut out);
-        SessionKey::from_bytes(out)
+        let mut session_key = [0u8; 32];
+        let mut bound = BoundKeys {
+            session_key: SessionKey::from_bytes([0; 32]),
+            confirm_endpoint: [0; 32],
+            confirm_lock: [0; 32],
+        };
+        let _ = hk.expand(INFO_SESSION_KEY, &mut session_key);
+        let _ = hk.expand(INFO_CONFIRM_ENDPOINT, &mut bound.confirm_endpoint);
+        let _ = hk.expand(INFO_CONFIRM_LOCK, &mut bound.confirm_lock);
+        bound.session_key = SessionKey::from_bytes(session_key);
+        session_key.zeroize();
+        bound
     }
 
     fn nonce(step: Step) -> [u8; 24] {
@@ -301,13 +303,25 @@ impl PairingKeys {
             .ok()
             .map(Zeroizing::new)
     }
+}
 
-    /// The endpoint's confirmation: HMAC-SHA256(confirm_endpoint, transcript).
+/// Keys that need the PAKE secret and a static secret key: the session key of the
+/// authorization and the two confirmation keys.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct BoundKeys {
+    /// The session key of the authorization this pairing creates.
+    pub session_key: SessionKey,
+    pub(crate) confirm_endpoint: [u8; 32],
+    pub(crate) confirm_lock: [u8; 32],
+}
+
+impl BoundKeys {
+    /// The endpoint's confirmation: HMAC-SHA256(k_confirm_endpoint, transcript).
     pub fn endpoint_confirmation(&self, transcript: &[u8; 32]) -> [u8; CONFIRM_LEN] {
         hmac(&self.confirm_endpoint, &[transcript])
     }
 
-    /// The lock's confirmation: HMAC-SHA256(confirm_lock, transcript || grant).
+    /// The lock's confirmation: HMAC-SHA256(k_confirm_lock, transcript || pair_grant).
     pub fn lock_confirmation(&self, transcript: &[u8; 32], grant: &[u8]) -> [u8; CONFIRM_LEN] {
         hmac(&self.confirm_lock, &[transcript, grant])
     }
@@ -427,15 +441,27 @@ mod tests {
     #[test]
     fn every_pairing_gives_a_different_session_key_for_the_same_static_keys() {
         let box_key = SessionKey::from_bytes([3; 32]);
-        let first = PairingKeys::derive(&[5; 32]).session_key(&box_key);
-        let second = PairingKeys::derive(&[6; 32]).session_key(&box_key);
-        assert_ne!(first, second);
-        assert_ne!(first, box_key);
+        let first = PairingKeys::derive(&[5; 32]).bind(&box_key);
+        let second = PairingKeys::derive(&[6; 32]).bind(&box_key);
+        assert_ne!(first.session_key, second.session_key);
+        assert_ne!(first.session_key, box_key);
+    }
+
+    #[test]
+    fn confirmations_depend_on_the_static_keys() {
+        let keys = PairingKeys::derive(&[5; 32]);
+        let t = [9u8; 32];
+        let honest = keys.bind(&SessionKey::from_bytes([3; 32]));
+        let impostor = keys.bind(&SessionKey::from_bytes([4; 32]));
+        assert_ne!(
+            honest.endpoint_confirmation(&t),
+            impostor.endpoint_confirmation(&t)
+        );
     }
 
     #[test]
     fn confirmations_differ_by_side() {
-        let keys = PairingKeys::derive(&[5; 32]);
+        let keys = PairingKeys::derive(&[5; 32]).bind(&SessionKey::from_bytes([3; 32]));
         let t = [9u8; 32];
         assert_ne!(
             keys.endpoint_confirmation(&t),

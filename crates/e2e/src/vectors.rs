@@ -8,7 +8,7 @@
 use crate::command::{Action, Request, ResponseBody};
 use crate::endpoint::{EndpointPairing, EndpointSession, Incoming, PairingStep};
 use crate::lock::{LockConfig, LockIdentity, LockMachine, Via};
-use crate::pairing::{self, PairingKeys};
+use crate::pairing::{self, PairingKeys, SPAKE_MSG_LEN};
 use crate::session::{nonce, ChannelState, Direction};
 use crate::setup_code::{LabelCode, SetupCode};
 use crate::StaticSecret;
@@ -129,7 +129,10 @@ fn generate() -> (Value, Value) {
     let reply_body = pairing::PairReply::decode(Header::parse(&reply).unwrap().1).unwrap();
     let spake_key = spake_a.finish(&reply_body.spake).unwrap();
     let keys = PairingKeys::derive(&spake_key);
+    let box_key = endpoint_key.box_key(&lock.public_key()).unwrap();
+    let bound = keys.bind(&box_key);
     let start_body = Header::parse(&start).unwrap().1.to_vec();
+    let start_msg = pairing::PairStart::decode(&start_body).unwrap();
     let transcript = pairing::transcript(
         0x8000_1234,
         &lock.lock_id(),
@@ -165,15 +168,15 @@ fn generate() -> (Value, Value) {
         "spake2_y": scalar_hex(&lock_wide),
         "spake2_key": hex::encode(&spake_key),
         "k_enc": hex::encode(keys.enc),
-        "k_confirm_endpoint": hex::encode(keys.confirm_endpoint),
-        "k_confirm_lock": hex::encode(keys.confirm_lock),
         "session_seed": hex::encode(keys.session_seed),
-        "box_key": hex::encode(endpoint_key.box_key(&lock.public_key()).unwrap().as_bytes()),
+        "box_key": hex::encode(box_key.as_bytes()),
         "session_key": session_key,
+        "k_confirm_endpoint": hex::encode(bound.confirm_endpoint),
+        "k_confirm_lock": hex::encode(bound.confirm_lock),
         "transcript_hash": hex::encode(transcript),
         "pair_grant": hex::encode(&grant),
         "auth_id": paired.auth_id,
-        "invalid_spake2_messages": invalid_spake_messages(&reply_body.spake),
+        "invalid_spake2_messages": invalid_spake_messages(&start_msg.spake, &reply_body.spake),
         "frames": {
             "pair_start": hex::encode(&start),
             "pair_reply": hex::encode(&reply),
@@ -245,14 +248,17 @@ fn generate() -> (Value, Value) {
     (pairing_json, session_json)
 }
 
-/// SPAKE2 messages a lock must refuse as `msg_A` (section 3.1), each checked here.
-fn invalid_spake_messages(lock_msg_b: &[u8; pairing::SPAKE_MSG_LEN]) -> Value {
+/// SPAKE2 messages each side must refuse (section 3.1), each checked here: `to_lock` are
+/// refused as `msg_A` by the lock of the vector, `to_endpoint` as `msg_B` by its endpoint.
+fn invalid_spake_messages(msg_a: &[u8; SPAKE_MSG_LEN], msg_b: &[u8; SPAKE_MSG_LEN]) -> Value {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
     let with_side = |side: u8, point: [u8; 32]| {
-        let mut m = [0u8; pairing::SPAKE_MSG_LEN];
+        let mut m = [0u8; SPAKE_MSG_LEN];
         m[0] = side;
         m[1..].copy_from_slice(&point);
         m
     };
+    let point_of = |m: &[u8; SPAKE_MSG_LEN]| -> [u8; 32] { m[1..].try_into().unwrap() };
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let mut order_two = [0xffu8; 32];
@@ -262,9 +268,9 @@ fn invalid_spake_messages(lock_msg_b: &[u8; pairing::SPAKE_MSG_LEN]) -> Value {
     identity_non_canonical[31] = 0x80; // sign bit set on x = 0
     let mut off_curve = [0u8; 32];
     off_curve[0] = 2;
-    let mut valid_point = [0u8; 32];
-    valid_point.copy_from_slice(&lock_msg_b[1..]);
-    let cases = [
+    let torsion = CompressedEdwardsY(order_two).decompress().unwrap();
+    let mixed = (CompressedEdwardsY(point_of(msg_a)).decompress().unwrap() + torsion).compress();
+    let to_lock = [
         ("identity point", with_side(0x41, identity)),
         ("point of order 2", with_side(0x41, order_two)),
         (
@@ -272,21 +278,48 @@ fn invalid_spake_messages(lock_msg_b: &[u8; pairing::SPAKE_MSG_LEN]) -> Value {
             with_side(0x41, identity_non_canonical),
         ),
         ("not on the curve", with_side(0x41, off_curve)),
-        ("side byte B sent to the lock", with_side(0x42, valid_point)),
+        (
+            "not in the prime-order subgroup (msg_A's point plus a point of order 2)",
+            with_side(0x41, mixed.to_bytes()),
+        ),
+        (
+            "side byte 'B' on msg_A's valid point",
+            with_side(0x42, point_of(msg_a)),
+        ),
         (
             "reflection of the lock's own msg_B",
-            with_side(0x41, valid_point),
+            with_side(0x41, point_of(msg_b)),
         ),
     ];
-    let mut out = Vec::new();
-    for (reason, msg) in cases {
-        assert!(
-            !pairing::valid_spake_message(&msg, true, lock_msg_b),
-            "{reason}"
-        );
-        out.push(json!({ "reason": reason, "msg_a": hex::encode(msg) }));
-    }
-    Value::Array(out)
+    let to_endpoint = [
+        ("identity point", with_side(0x42, identity)),
+        (
+            "side byte 'A' on msg_B's valid point",
+            with_side(0x41, point_of(msg_b)),
+        ),
+        (
+            "reflection of the endpoint's own msg_A",
+            with_side(0x42, point_of(msg_a)),
+        ),
+    ];
+    let list = |cases: &[(&str, [u8; SPAKE_MSG_LEN])], from_endpoint: bool, own| {
+        cases
+            .iter()
+            .map(|(reason, msg)| {
+                assert!(
+                    !pairing::valid_spake_message(msg, from_endpoint, own),
+                    "{reason}"
+                );
+                json!({ "reason": reason, "msg": hex::encode(msg) })
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(pairing::valid_spake_message(msg_a, true, msg_b));
+    assert!(pairing::valid_spake_message(msg_b, false, msg_a));
+    json!({
+        "to_lock": list(&to_lock, true, msg_b),
+        "to_endpoint": list(&to_endpoint, false, msg_a),
+    })
 }
 
 fn vector_path(name: &str) -> PathBuf {

@@ -287,6 +287,106 @@ fn a_relay_running_its_own_spake2_toward_the_lock_fails() {
 }
 
 #[test]
+fn a_code_holder_cannot_pair_or_re_pair_another_members_key() {
+    use lockgate_e2e::pairing::{transcript, CodeKind, PairConfirm, PairingKeys, Step};
+    let mut w = World::new(53);
+    w.press_button();
+    let alice = w.pair("alice", &w.label()).unwrap();
+    let alice_key = alice.key.public_key();
+    // Mallory holds the label code (and the button) and knows Alice's public key, but not
+    // her secret key.
+    w.press_button();
+    let mallory = StaticSecret::generate(&mut w.rng);
+    let lock_id = w.lock.lock_id();
+    let label = match w.label() {
+        SetupCode::Label(l) => l,
+        SetupCode::Invite(_) => unreachable!(),
+    };
+    let (spake, msg_a) = spake_start(
+        true,
+        &label.password(),
+        "alice",
+        &lock_id,
+        ChaCha20Rng::seed_from_u64(8),
+    );
+    let start = PairStart {
+        code_kind: CodeKind::Label,
+        invite_id: 0,
+        name: "alice".into(),
+        spake: msg_a,
+    };
+    let pid = 0x8000_0042;
+    let start_frame = lockgate_wire::build_frame(
+        &Header {
+            kind: Kind::Pairing,
+            auth_id: pid,
+            counter: 1,
+        },
+        &start.encode(),
+    );
+    let reply_frame = w.deliver(&start_frame).remove(0);
+    let reply = PairReply::decode(Header::parse(&reply_frame).unwrap().1).unwrap();
+    let keys = PairingKeys::derive(&spake.finish(&reply.spake).unwrap());
+    let lock_key = lockgate_e2e::PublicKey(
+        keys.open(Step::Reply, &reply.sealed_lock_key).unwrap()[..]
+            .try_into()
+            .unwrap(),
+    );
+    let t = transcript(
+        pid,
+        &lock_id,
+        &start.encode(),
+        &reply.spake,
+        &lock_key,
+        &alice_key,
+    );
+    // The best Mallory can do: bind with her own box key, claiming Alice's public key.
+    let bound = keys.bind(&mallory.box_key(&lock_key).unwrap());
+    let confirm = PairConfirm {
+        sealed_endpoint_key: keys.seal(Step::Confirm, alice_key.as_bytes()),
+        confirm: bound.endpoint_confirmation(&t),
+    };
+    let confirm_frame = lockgate_wire::build_frame(
+        &Header {
+            kind: Kind::Pairing,
+            auth_id: pid,
+            counter: 3,
+        },
+        &confirm.encode(),
+    );
+    assert!(is_error(
+        &w.deliver(&confirm_frame)[0],
+        ErrorCode::PairingFailed
+    ));
+    // Alice's authorization is untouched.
+    let mut alice = alice;
+    assert!(w.call(&mut alice, &Request::Status).result.is_ok());
+}
+
+#[test]
+fn a_refused_request_cannot_be_replayed_after_a_reboot() {
+    let mut w = World::new(54);
+    w.press_button();
+    let mut admin = w.pair("admin", &w.label()).unwrap();
+    let early = admin
+        .session
+        .request(&Request::AuthRevoke { id: 2 })
+        .unwrap()
+        .frame;
+    let answer = w.deliver(&early).remove(0);
+    match admin.session.receive(&answer).unwrap() {
+        Incoming::Response(r) => assert_eq!(r.result, Err(ErrorCode::NotFound)),
+        other => panic!("{other:?}"),
+    }
+    // Authorization 2 comes to exist; the lock reboots; the relay replays the old revoke.
+    w.press_button();
+    w.pair("second", &w.label()).unwrap();
+    w.reboot(9);
+    assert!(is_error(&w.deliver(&early)[0], ErrorCode::Replayed));
+    assert_eq!(w.lock.authorizations().len(), 2);
+}
+
+#[test]
 fn a_response_cannot_be_redirected_to_another_endpoint() {
     let mut w = World::new(49);
     w.press_button();

@@ -244,6 +244,27 @@ fn re_pairing_a_known_key_keeps_the_authorization_under_a_fresh_session_key() {
 }
 
 #[test]
+fn re_pairing_with_an_invite_takes_the_invites_grant() {
+    let mut w = World::new(21);
+    w.press_button();
+    let mut admin = w.pair("admin", &w.label()).unwrap();
+    let key = StaticSecret::generate(&mut w.rng);
+    let code = invite(&mut w, &mut admin, Grant::unlimited(Role::User), 0);
+    let first = w
+        .pair_key(&key, "tablet", &SetupCode::Invite(code))
+        .unwrap();
+    assert_eq!(first.grant.role, Role::User);
+    let code = invite(&mut w, &mut admin, Grant::unlimited(Role::Admin), 0);
+    let again = w
+        .pair_key(&key, "tablet", &SetupCode::Invite(code))
+        .unwrap();
+    assert_eq!(
+        (again.auth_id, again.grant.role),
+        (first.auth_id, Role::Admin)
+    );
+}
+
+#[test]
 fn an_invite_pairs_once_with_its_grant_and_without_the_button() {
     let mut w = World::new(11);
     w.press_button();

@@ -7,7 +7,7 @@ use super::{refuse, Effect, LockMachine, Output, WindowClosed};
 use crate::command::{Grant, Role};
 use crate::endpoint::pairing_frame;
 use crate::error_code::ErrorCode;
-use crate::keys::PublicKey;
+use crate::keys::{PublicKey, SessionKey};
 use crate::pairing::{
     macs_equal, spake_start, transcript, valid_spake_message, CodeKind, PairConfirm, PairDone,
     PairGrant, PairReply, PairStart, PairingKeys, Step,
@@ -242,14 +242,19 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             &lock_key,
             &endpoint_key,
         );
-        if !macs_equal(&p.keys.endpoint_confirmation(&t), &confirm.confirm) {
+        let box_key = self
+            .key
+            .box_key(&endpoint_key)
+            .map_err(|_| ErrorCode::InvalidArgument)?;
+        let bound = p.keys.bind(&box_key);
+        if !macs_equal(&bound.endpoint_confirmation(&t), &confirm.confirm) {
             return Err(ErrorCode::PairingFailed);
         }
-        let granted = self.enroll(p, endpoint_key)?;
+        let granted = self.enroll(p, endpoint_key, bound.session_key.clone())?;
         let grant_bytes = granted.encode();
         let done = PairDone {
             sealed_grant: p.keys.seal(Step::Done, &grant_bytes),
-            confirm: p.keys.lock_confirmation(&t, &grant_bytes),
+            confirm: bound.lock_confirmation(&t, &grant_bytes),
         };
         let done_frame = pairing_frame(pid, Step::Done, &done.encode());
         out.frames.push(done_frame.clone());
@@ -289,24 +294,35 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         Ok(())
     }
 
-    /// Adds the endpoint. If this key is already enrolled, its authorization keeps its id,
-    /// grant and name but takes the new session key with fresh counters.
-    fn enroll(&mut self, p: &Pending, key: PublicKey) -> Result<PairGrant, ErrorCode> {
-        let box_key = self
-            .key
-            .box_key(&key)
-            .map_err(|_| ErrorCode::InvalidArgument)?;
-        let session_key = p.keys.session_key(&box_key);
+    /// Adds the endpoint. If this key is already enrolled (the endpoint proved it holds the
+    /// key's secret), its authorization keeps its id and name, takes the new session key with
+    /// fresh counters and no challenges, and, for an invite, the invite's grant.
+    fn enroll(
+        &mut self,
+        p: &Pending,
+        key: PublicKey,
+        session_key: SessionKey,
+    ) -> Result<PairGrant, ErrorCode> {
+        let invite_grant = self
+            .invites
+            .iter()
+            .find(|i| i.id == p.invite_id)
+            .map(|i| i.grant);
         if let Some(a) = self.auths.values_mut().find(|a| a.record.public_key == key) {
+            let grant = match p.code_kind {
+                CodeKind::Label => a.record.grant,
+                CodeKind::Invite => invite_grant.ok_or(ErrorCode::InviteUnknown)?,
+            };
             let record = AuthRecord {
                 session_key,
+                grant,
                 channel: ChannelState::default(),
                 ..a.record.clone()
             };
             *a = Authorization::new(record);
             return Ok(PairGrant {
                 auth_id: a.record.id,
-                grant: a.record.grant,
+                grant,
             });
         }
         if self.auths.len() >= MAX_AUTHORIZATIONS || self.next_auth_id > MAX_AUTH_ID {
@@ -320,12 +336,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
                     .any(|a| a.record.grant.role == Role::Admin);
                 Grant::unlimited(if has_admin { Role::User } else { Role::Admin })
             }
-            CodeKind::Invite => self
-                .invites
-                .iter()
-                .find(|i| i.id == p.invite_id)
-                .map(|i| i.grant)
-                .ok_or(ErrorCode::InviteUnknown)?,
+            CodeKind::Invite => invite_grant.ok_or(ErrorCode::InviteUnknown)?,
         };
         let record = AuthRecord {
             id: self.next_auth_id,

@@ -71,6 +71,14 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             }
         };
         let opcode = request.opcode();
+        // Record the counter durably before answering anything that could matter if replayed
+        // after a reboot; reads need not be (section 11.5 of the specification).
+        if !matches!(
+            opcode,
+            Opcode::Status | Opcode::Challenge | Opcode::AuthList
+        ) {
+            out.persist = true;
+        }
         let revokes_itself = request == Request::AuthRevoke { id: header.auth_id };
         let result = self.execute(now, via, header.auth_id, request, out);
         if let Err(code) = result {

@@ -269,7 +269,11 @@ fn invalid_spake_messages(msg_a: &[u8; SPAKE_MSG_LEN], msg_b: &[u8; SPAKE_MSG_LE
     let mut off_curve = [0u8; 32];
     off_curve[0] = 2;
     let torsion = CompressedEdwardsY(order_two).decompress().unwrap();
-    let mixed = (CompressedEdwardsY(point_of(msg_a)).decompress().unwrap() + torsion).compress();
+    let mixed = |m: &[u8; SPAKE_MSG_LEN]| {
+        (CompressedEdwardsY(point_of(m)).decompress().unwrap() + torsion)
+            .compress()
+            .to_bytes()
+    };
     let to_lock = [
         ("identity point", with_side(0x41, identity)),
         ("point of order 2", with_side(0x41, order_two)),
@@ -279,8 +283,8 @@ fn invalid_spake_messages(msg_a: &[u8; SPAKE_MSG_LEN], msg_b: &[u8; SPAKE_MSG_LE
         ),
         ("not on the curve", with_side(0x41, off_curve)),
         (
-            "not in the prime-order subgroup (msg_A's point plus a point of order 2)",
-            with_side(0x41, mixed.to_bytes()),
+            "not in the prime-order subgroup (a valid point plus a point of order 2)",
+            with_side(0x41, mixed(msg_a)),
         ),
         (
             "side byte 'B' on msg_A's valid point",
@@ -293,6 +297,16 @@ fn invalid_spake_messages(msg_a: &[u8; SPAKE_MSG_LEN], msg_b: &[u8; SPAKE_MSG_LE
     ];
     let to_endpoint = [
         ("identity point", with_side(0x42, identity)),
+        ("point of order 2", with_side(0x42, order_two)),
+        (
+            "non-canonical encoding of the identity",
+            with_side(0x42, identity_non_canonical),
+        ),
+        ("not on the curve", with_side(0x42, off_curve)),
+        (
+            "not in the prime-order subgroup (a valid point plus a point of order 2)",
+            with_side(0x42, mixed(msg_b)),
+        ),
         (
             "side byte 'A' on msg_B's valid point",
             with_side(0x41, point_of(msg_b)),

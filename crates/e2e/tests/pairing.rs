@@ -265,6 +265,43 @@ fn re_pairing_with_an_invite_takes_the_invites_grant() {
 }
 
 #[test]
+fn a_label_exchange_cannot_finish_after_the_window_closed() {
+    let mut w = World::new(22);
+    w.press_button();
+    let key = StaticSecret::generate(&mut w.rng);
+    let (mut pairing, start) = w.start_pairing(&key, "late", &w.label(), 5);
+    let reply = w.deliver(&start).remove(0);
+    let lockgate_e2e::PairingStep::Send(confirm) = pairing.handle(&reply).unwrap() else {
+        panic!("no confirm");
+    };
+    w.press_button(); // closes the window
+    let answer = w.deliver(&confirm).remove(0);
+    assert_eq!(
+        pairing.handle(&answer),
+        Err(PairingError::Refused(ErrorCode::NotInPairingMode))
+    );
+    assert!(w.lock.authorizations().is_empty());
+}
+
+#[test]
+fn re_pairing_cannot_demote_the_last_admin() {
+    let mut w = World::new(23);
+    let key = StaticSecret::generate(&mut w.rng);
+    w.press_button();
+    let paired = w.pair_key(&key, "owner", &w.label()).unwrap();
+    let mut admin = common::Endpoint {
+        key: key.clone(),
+        session: EndpointSession::new(paired, ChannelState::default()),
+    };
+    let code = invite(&mut w, &mut admin, Grant::unlimited(Role::User), 0);
+    let err = w
+        .pair_key(&key, "owner", &SetupCode::Invite(code))
+        .unwrap_err();
+    assert_eq!(err, PairingError::Refused(ErrorCode::LastAdmin));
+    assert_eq!(w.lock.authorizations()[0].grant.role, Role::Admin);
+}
+
+#[test]
 fn an_invite_pairs_once_with_its_grant_and_without_the_button() {
     let mut w = World::new(11);
     w.press_button();

@@ -55,6 +55,21 @@ fn an_unlock_held_back_past_challenge_expiry_is_refused() {
 }
 
 #[test]
+fn a_clock_stepped_back_drops_every_outstanding_challenge() {
+    let (mut w, mut ep) = admin_world(36);
+    let challenge = w.challenge(&mut ep);
+    w.now -= 3_600_000; // the host clock is stepped back an hour
+    let unlock = Request::Actuate {
+        action: Action::Unlock,
+        challenge,
+    };
+    assert_eq!(
+        w.call(&mut ep, &unlock).result,
+        Err(ErrorCode::ChallengeInvalid)
+    );
+}
+
+#[test]
 fn a_challenge_opens_the_door_only_once() {
     let (mut w, mut ep) = admin_world(21);
     let challenge = w.challenge(&mut ep);

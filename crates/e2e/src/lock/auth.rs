@@ -124,6 +124,11 @@ impl Authorization {
         bytes
     }
 
+    /// Forgets every challenge issued.
+    pub fn clear_challenges(&mut self) {
+        self.challenges.clear();
+    }
+
     /// Consumes a challenge: it must have been issued to this authorization, be unused and
     /// unexpired. Comparison is constant-time.
     pub fn redeem_challenge(

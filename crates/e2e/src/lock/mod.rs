@@ -168,6 +168,7 @@ pub struct LockMachine<R> {
     window: PairingWindow,
     pairings: Pairings,
     mechanism: Mechanism,
+    last_now: u64,
     rng: R,
 }
 
@@ -186,6 +187,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             window: PairingWindow::default(),
             pairings: Pairings::default(),
             mechanism: Mechanism::new(MechanismState::Locked),
+            last_now: 0,
             rng,
         }
     }
@@ -222,6 +224,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
 
     /// The lock's own button: opens the pairing window, or closes it if open.
     pub fn press_button(&mut self, now: u64) -> Output {
+        let now = self.clock(now);
         let mut out = self.advance(now);
         if self.window.is_open(now) {
             self.window.close();
@@ -236,6 +239,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
 
     /// Handles one frame written to the lock's `rx` characteristic.
     pub fn handle_frame(&mut self, now: u64, via: Via, frame: &[u8]) -> Output {
+        let now = self.clock(now);
         let mut out = self.advance(now);
         let Ok((header, body)) = Header::parse(frame) else {
             out.effects.push(Effect::Dropped(DropReason::BadEnvelope));
@@ -253,6 +257,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
 
     /// Runs timers: the mechanism, the pairing window, pairing attempts.
     pub fn poll(&mut self, now: u64) -> Output {
+        let now = self.clock(now);
         self.advance(now)
     }
 
@@ -300,6 +305,19 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
     /// Sets the door sensor reading.
     pub fn set_door(&mut self, door: DoorState) {
         self.mechanism.door = door;
+    }
+
+    /// Notices a clock stepped backwards: every challenge and pairing exchange in flight is
+    /// dropped, so none of them outlives its lifetime in real time.
+    fn clock(&mut self, now: u64) -> u64 {
+        if now < self.last_now {
+            for auth in self.auths.values_mut() {
+                auth.clear_challenges();
+            }
+            self.pairings = Pairings::default();
+        }
+        self.last_now = now;
+        now
     }
 
     fn advance(&mut self, now: u64) -> Output {

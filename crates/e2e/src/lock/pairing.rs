@@ -226,6 +226,10 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         body: &[u8],
         out: &mut Output,
     ) -> Result<(), ErrorCode> {
+        if p.code_kind == CodeKind::Label && !self.window.is_open(now) {
+            // The window closed since PairStart (timeout, button, budget, another pairing).
+            return Err(ErrorCode::NotInPairingMode);
+        }
         let confirm = PairConfirm::decode(body).map_err(|_| ErrorCode::Malformed)?;
         let endpoint_key = p
             .keys
@@ -308,11 +312,21 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             .iter()
             .find(|i| i.id == p.invite_id)
             .map(|i| i.grant);
+        if p.code_kind == CodeKind::Invite && invite_grant.is_none() {
+            return Err(ErrorCode::InviteUnknown);
+        }
+        let admins = self
+            .auths
+            .values()
+            .filter(|a| a.record.grant.role == Role::Admin)
+            .count();
         if let Some(a) = self.auths.values_mut().find(|a| a.record.public_key == key) {
-            let grant = match p.code_kind {
-                CodeKind::Label => a.record.grant,
-                CodeKind::Invite => invite_grant.ok_or(ErrorCode::InviteUnknown)?,
-            };
+            let grant = invite_grant.unwrap_or(a.record.grant);
+            let demotes_last_admin =
+                a.record.grant.role == Role::Admin && grant.role != Role::Admin && admins == 1;
+            if demotes_last_admin {
+                return Err(ErrorCode::LastAdmin);
+            }
             let record = AuthRecord {
                 session_key,
                 grant,

@@ -178,6 +178,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             window: PairingWindow::default(),
             pairings: Pairings::default(),
             mechanism,
+            last_now: 0,
             rng,
         })
     }

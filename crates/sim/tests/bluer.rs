@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use lockgate_e2e::{ChannelState, EndpointSession, Incoming, Request, ResponseBody};
 use lockgate_wire::Advertisement;
+use locksim::SimConfig;
 
 bluer_test!(
     adapters_and_devices_are_listed_and_discovered,
@@ -288,3 +289,59 @@ bluer_test!(thirty_two_locks_work_at_once, fast(32), |tb| {
         assert!(answered, "every lock answered its own endpoint");
     }
 });
+
+bluer_test!(
+    a_lock_out_of_range_drops_its_link_and_disappears,
+    fast(2),
+    |tb| {
+        let (_session, adapter) = adapter().await;
+        let all = locks(&tb);
+        let addrs: Vec<_> = all.iter().map(|l| l.1).collect();
+        discover(&adapter, &addrs).await;
+        let device = adapter.device(addrs[0]).unwrap();
+        device.connect().await.unwrap();
+        let id = all[0].0.to_string();
+        let client = zbus::connection::Builder::address(tb.address())
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        client
+            .call_method(
+                Some("org.bluez"),
+                "/org/lockgate/sim",
+                Some("org.lockgate.Sim1"),
+                "SetInRange",
+                &(id, false),
+            )
+            .await
+            .unwrap();
+        assert!(!device.is_connected().await.unwrap_or(false));
+        let known = adapter.device_addresses().await.unwrap();
+        assert_eq!(
+            known,
+            vec![addrs[1]],
+            "the unbonded lock out of range is forgotten"
+        );
+        let err = device.connect().await.unwrap_err();
+        assert_eq!(err.kind, bluer::ErrorKind::NotFound, "its object is gone");
+    }
+);
+
+bluer_test!(
+    links_take_connection_intervals_when_not_in_fast_mode,
+    SimConfig {
+        locks: 1,
+        ..SimConfig::default()
+    },
+    |tb| {
+        let (_session, adapter) = adapter().await;
+        let (_, addr, _) = locks(&tb).remove(0);
+        discover(&adapter, &[addr]).await;
+        let device = adapter.device(addr).unwrap();
+        let started = std::time::Instant::now();
+        device.connect().await.unwrap();
+        // At least one 30 ms connection interval (an upper bound would be a timed test).
+        assert!(started.elapsed() >= std::time::Duration::from_millis(30));
+    }
+);

@@ -1,0 +1,274 @@
+//! locksim without bluer: durable state across restarts, the `locksim` binary (`up`, `ctl`),
+//! and the control interface, checked with a plain zbus client.
+
+use lockgate_e2e::{
+    ChannelState, EndpointPairing, EndpointSession, Incoming, PairingStep, Request, SetupCode,
+    StaticSecret,
+};
+use lockgate_wire::frag::{fragments, Reassembler};
+use locksim::lock::SimLock;
+use locksim::testbed::Testbed;
+use locksim::{SimConfig, Timing};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("locksim-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sends `frame` to the lock fragment by fragment and reassembles its answer.
+fn exchange(lock: &mut SimLock, frame: &[u8]) -> Vec<u8> {
+    let mut out = Reassembler::default();
+    let mut answer = None;
+    for fragment in fragments(frame, 23).unwrap() {
+        let now_ms = locksim::world::unix_ms();
+        for n in lock
+            .write_rx(&fragment, 23, Instant::now(), now_ms)
+            .unwrap()
+        {
+            answer = out.push(&n, Instant::now()).unwrap().or(answer);
+        }
+    }
+    answer.expect("the lock answered")
+}
+
+#[test]
+fn a_lock_keeps_its_authorizations_across_a_restart_with_a_state_dir() {
+    let dir = temp_dir("restart");
+    let config = lockgate_e2e::LockConfig::default();
+    let mut lock = SimLock::open(7, 0, Some(&dir), config.clone()).unwrap();
+    lock.press_button(locksim::world::unix_ms()).unwrap();
+    let key = StaticSecret::generate(&mut rand_core::OsRng);
+    let code = SetupCode::Label(lock.label_code().parse().unwrap());
+    let (mut pairing, mut frame) =
+        EndpointPairing::start(&key, lock.lock_id(), "phone", &code, rand_core::OsRng).unwrap();
+    let paired = loop {
+        match pairing.handle(&exchange(&mut lock, &frame)).unwrap() {
+            PairingStep::Send(next) => frame = next,
+            PairingStep::Paired(p) => break p,
+        }
+    };
+    let mut session = EndpointSession::new(paired, ChannelState::default());
+    let first = session.request(&Request::Status).unwrap();
+    assert!(matches!(
+        session.receive(&exchange(&mut lock, &first.frame)),
+        Ok(Incoming::Response(_))
+    ));
+    drop(lock);
+    let mut restarted = SimLock::open(7, 0, Some(&dir), config).unwrap();
+    // The same lock, the same authorization; the replayed frame is refused.
+    let again = session.request(&Request::Status).unwrap();
+    assert!(matches!(
+        session.receive(&exchange(&mut restarted, &again.frame)),
+        Ok(Incoming::Response(_))
+    ));
+    let replay = exchange(&mut restarted, &first.frame);
+    assert!(matches!(
+        session.receive(&replay),
+        Ok(Incoming::Refused { .. })
+    ));
+    let mode = std::fs::metadata(dir.join(format!("lock-{}.json", restarted.lock_id())))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap();
+    assert_eq!(mode, 0o600, "lock state holds secrets");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_locks_and_different_seeds_different_ones() {
+    let c = lockgate_e2e::LockConfig::default();
+    let a = SimLock::open(7, 0, None, c.clone()).unwrap();
+    let b = SimLock::open(7, 0, None, c.clone()).unwrap();
+    let other = SimLock::open(8, 0, None, c.clone()).unwrap();
+    let next = SimLock::open(7, 1, None, c).unwrap();
+    assert_eq!(
+        (a.lock_id(), a.label_code(), a.address()),
+        (b.lock_id(), b.label_code(), b.address())
+    );
+    assert_ne!(a.lock_id(), other.lock_id());
+    assert_ne!(a.lock_id(), next.lock_id());
+}
+
+async fn managed_objects(
+    conn: &zbus::Connection,
+) -> HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedValue>>> {
+    let reply = conn
+        .call_method(
+            Some("org.bluez"),
+            "/",
+            Some("org.freedesktop.DBus.ObjectManager"),
+            "GetManagedObjects",
+            &(),
+        )
+        .await
+        .unwrap();
+    reply.body().deserialize().unwrap()
+}
+
+#[tokio::test]
+async fn bonds_survive_a_restart_with_a_state_dir() {
+    let dir = temp_dir("bonds");
+    let config = SimConfig {
+        locks: 2,
+        state_dir: Some(dir.clone()),
+        timing: Timing {
+            fast: true,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    };
+    let bonded_address = {
+        let tb = Testbed::start(config.clone()).await.unwrap();
+        let shared = tb.sim.shared();
+        shared.world().adapters[0]
+            .devices
+            .entry(1)
+            .or_default()
+            .paired = true;
+        locksim::sim::save_bonds(shared);
+        let address = shared.world().locks[1].lock.address().to_string();
+        address
+    };
+    let tb = Testbed::start(config).await.unwrap();
+    let client = zbus::connection::Builder::address(tb.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let objects = managed_objects(&client).await;
+    let devices: Vec<_> = objects
+        .values()
+        .filter_map(|ifaces| ifaces.get("org.bluez.Device1"))
+        .collect();
+    assert_eq!(
+        devices.len(),
+        1,
+        "only the bonded lock is known before any discovery"
+    );
+    let address = String::try_from(devices[0]["Address"].try_clone().unwrap()).unwrap();
+    assert_eq!(address, bonded_address);
+    assert!(bool::try_from(&devices[0]["Paired"]).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_control_interface_refuses_unknown_locks_and_faults_with_a_clear_error() {
+    let tb = Testbed::start(SimConfig::default()).await.unwrap();
+    let client = zbus::connection::Builder::address(tb.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let call = |method: &'static str, body: (String, String, u32)| {
+        let client = client.clone();
+        async move {
+            client
+                .call_method(
+                    Some("org.bluez"),
+                    "/org/lockgate/sim",
+                    Some("org.lockgate.Sim1"),
+                    method,
+                    &body,
+                )
+                .await
+        }
+    };
+    let id = tb.sim.shared().world().locks[0].lock.lock_id().to_string();
+    let unknown = call(
+        "InjectFault",
+        ("0000000000000000".into(), "link-drop".into(), 1),
+    )
+    .await;
+    assert!(unknown.unwrap_err().to_string().contains("no lock"));
+    let bogus = call("InjectFault", (id.clone(), "meteor".into(), 1)).await;
+    assert!(bogus.unwrap_err().to_string().contains("unknown fault"));
+    call("InjectFault", (id, "notification-loss".into(), 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        tb.sim.shared().world().locks[0].faults.lose_notifications,
+        2
+    );
+}
+
+#[test]
+fn locksim_up_serves_a_private_bus_that_ctl_can_steer() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locksim"))
+        .args(["up", "--locks", "2", "--fast"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("export DBUS_SYSTEM_BUS_ADDRESS=")
+        .expect("the address line")
+        .to_owned();
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_locksim"))
+            .args(["ctl", "--bus-address", &address])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The name appears once locksim has registered everything.
+    let mut listed = ctl(&["locks"]);
+    for _ in 0..50 {
+        if listed.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        listed = ctl(&["locks"]);
+    }
+    // SIGTERM: locksim stops cleanly and takes its dbus-daemon down with it.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "locksim exits cleanly on SIGTERM"
+    );
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(text.lines().count(), 3, "a header and two locks:\n{text}");
+    assert!(text.contains("label code"));
+}
+
+#[tokio::test]
+async fn locksim_ctl_presses_buttons_and_reports_bad_input() {
+    let tb = Testbed::start(SimConfig::default()).await.unwrap();
+    let id = tb.sim.shared().world().locks[2].lock.lock_id().to_string();
+    let ctl = |args: Vec<String>| {
+        let address = tb.address().to_owned();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_locksim"))
+                .args(["ctl", "--bus-address", &address])
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let pressed = ctl(vec!["press".into(), id.clone()]).await.unwrap();
+    assert!(pressed.status.success());
+    assert!(tb.sim.shared().world().locks[2]
+        .lock
+        .pairing_window_open(locksim::world::unix_ms()));
+    let bad = ctl(vec!["range".into(), id, "sideways".into()])
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected in or out"));
+}

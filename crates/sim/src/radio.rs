@@ -91,8 +91,12 @@ async fn scan(shared: &Arc<Shared>, a: usize) -> bool {
 /// Runs while adapter `a` is discovering.
 pub async fn run_discovery(shared: Arc<Shared>, a: usize) {
     log::debug!("{BUS_NAME}: adapter {a} discovering");
-    while scan(&shared, a).await {
+    // Like a radio, report devices after a first scan period, not in the StartDiscovery reply.
+    loop {
         Timing::wait(shared.config.timing.scan_period()).await;
+        if !scan(&shared, a).await {
+            break;
+        }
     }
 }
 

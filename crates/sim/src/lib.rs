@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bluez;
+pub mod clients;
 pub mod control;
 pub mod link;
 pub mod lock;

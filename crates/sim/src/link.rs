@@ -1,10 +1,13 @@
 //! Links between an adapter and a lock: connecting with realistic latency, dropping, `rx`
-//! writes into the lock, and paced `tx` notifications out of it.
+//! writes into the lock, and paced `tx` notifications out of it. Every link has an id, so the
+//! late work of an old link (a pending notification, services resolving) never touches a new
+//! one.
 
 use crate::bluez::{emit_changed, BluezError};
 use crate::objects::{export_gatt, paths};
 use crate::timing::Timing;
 use crate::world::{unix_ms, ConnectFault, NotifyMode, Shared};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -14,10 +17,18 @@ const DEVICE: &str = "org.bluez.Device1";
 const CHARACTERISTIC: &str = "org.bluez.GattCharacteristic1";
 /// Notifications sent in one connection event before the next interval.
 const NOTIFICATIONS_PER_EVENT: usize = 6;
+/// How long a connection attempt to a silent lock waits before giving up (shortened from
+/// the kernel's seconds to keep tests quick).
+const CONNECT_TIMEOUT_INTERVALS: u32 = 10;
 
-/// Connects adapter `a` to lock `l`, as `Device1.Connect` does.
+fn abort_by_local() -> BluezError {
+    BluezError::Failed("le-connection-abort-by-local".into())
+}
+
+/// Connects adapter `a` to lock `l`, as `Device1.Connect` does for an LE device.
 pub async fn connect(shared: &Arc<Shared>, a: usize, l: usize) -> Result<(), BluezError> {
-    let delay = {
+    let timing = shared.config.timing;
+    let (delay, reachable) = {
         let mut world = shared.world();
         if !world.adapters[a].powered {
             return Err(BluezError::NotReady("Resource Not Ready".into()));
@@ -27,39 +38,47 @@ pub async fn connect(shared: &Arc<Shared>, a: usize, l: usize) -> Result<(), Blu
             world.count("fault.connect");
             return Err(match fault {
                 ConnectFault::InProgress => BluezError::InProgress("In Progress".into()),
-                ConnectFault::Failed => BluezError::Failed("le-connection-abort-by-local".into()),
+                ConnectFault::Failed => abort_by_local(),
             });
         }
         let entry = &world.locks[l];
-        let (in_range, linked_to) = (entry.in_range, entry.linked_to);
+        let reachable = entry.in_range && entry.linked_to.is_none_or(|other| other == a);
         let dev = world.adapters[a].devices.entry(l).or_default();
         if dev.connected {
-            return Err(BluezError::AlreadyConnected("Already Connected".into()));
+            return Ok(());
         }
         if dev.connecting {
             return Err(BluezError::InProgress("In Progress".into()));
         }
-        if !in_range || linked_to.is_some_and(|other| other != a) {
-            return Err(BluezError::Failed("le-connection-abort-by-local".into()));
-        }
         dev.connecting = true;
-        shared.config.timing.connect(noise)
+        match reachable {
+            true => (timing.connect(noise), true),
+            false => (timing.intervals(CONNECT_TIMEOUT_INTERVALS), false),
+        }
     };
     Timing::wait(delay).await;
     let (sender, receiver) = mpsc::unbounded_channel();
-    {
+    let link_id = {
         let mut world = shared.world();
-        let still_possible = world.adapters[a].powered && world.locks[l].in_range;
+        let entry = &world.locks[l];
+        let still = reachable
+            && world.adapters[a].powered
+            && entry.in_range
+            && entry.linked_to.is_none_or(|other| other == a);
         let dev = world.adapters[a].devices.entry(l).or_default();
         dev.connecting = false;
-        if !still_possible {
-            return Err(BluezError::Failed("le-connection-abort-by-local".into()));
+        if !still {
+            return Err(abort_by_local());
         }
         dev.connected = true;
+        dev.permanent = true;
+        dev.link_id += 1;
         dev.link_tx = Some(sender);
+        let link_id = dev.link_id;
         world.locks[l].linked_to = Some(a);
         world.count("link.connected");
-    }
+        link_id
+    };
     let Some(p) = paths(shared, a, l) else {
         return Ok(());
     };
@@ -70,28 +89,33 @@ pub async fn connect(shared: &Arc<Shared>, a: usize, l: usize) -> Result<(), Blu
         vec![("Connected", Value::from(true))],
     )
     .await;
-    tokio::spawn(pace_notifications(shared.clone(), a, l, receiver));
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        Timing::wait(shared.config.timing.intervals(1)).await;
-        export_gatt(&shared, a, l).await;
-        let resolved = {
-            let mut world = shared.world();
-            let dev = world.adapters[a].devices.entry(l).or_default();
-            dev.services_resolved = dev.connected;
-            dev.connected
-        };
-        if resolved {
-            let changed = vec![("ServicesResolved", Value::from(true))];
-            emit_changed(&shared.conn, &p.device, DEVICE, changed).await;
-        }
-    });
+    tokio::spawn(pace_notifications(shared.clone(), a, l, link_id, receiver));
+    tokio::spawn(resolve_services(shared.clone(), a, l, link_id));
     Ok(())
 }
 
+/// Exports the GATT database and sets `ServicesResolved`, one interval after connecting.
+async fn resolve_services(shared: Arc<Shared>, a: usize, l: usize, link_id: u64) {
+    Timing::wait(shared.config.timing.intervals(1)).await;
+    export_gatt(&shared, a, l).await;
+    let resolved = {
+        let mut world = shared.world();
+        let dev = world.adapters[a].devices.entry(l).or_default();
+        let current = dev.connected && dev.link_id == link_id;
+        dev.services_resolved |= current;
+        current
+    };
+    if let (true, Some(p)) = (resolved, paths(&shared, a, l)) {
+        let changed = vec![("ServicesResolved", Value::from(true))];
+        emit_changed(&shared.conn, &p.device, DEVICE, changed).await;
+    }
+}
+
 /// Drops the link between adapter `a` and lock `l`, if up. Returns whether it was.
+/// `StartNotify` sessions survive (bluetoothd re-registers them on the next link); acquired
+/// sockets are shut down, so their holders see the hang-up.
 pub async fn drop_link(shared: &Arc<Shared>, a: usize, l: usize, why: &str) -> bool {
-    let was_notifying = {
+    let (had_write, had_notify) = {
         let mut world = shared.world();
         let Some(dev) = world.adapters[a].devices.get_mut(&l) else {
             return false;
@@ -102,37 +126,55 @@ pub async fn drop_link(shared: &Arc<Shared>, a: usize, l: usize, why: &str) -> b
         dev.connected = false;
         dev.services_resolved = false;
         dev.link_tx = None;
-        dev.write_acquired = false;
-        if let Some(reader) = dev.write_reader.take() {
-            reader.abort();
+        dev.write_pending = false;
+        let write = dev.write_socket.take();
+        let notify = match std::mem::take(&mut dev.notify) {
+            NotifyMode::Acquired(socket) => Some(socket),
+            sessions => {
+                dev.notify = sessions;
+                None
+            }
+        };
+        for socket in write.iter().chain(notify.iter()) {
+            let _ = socket.shutdown(Shutdown::Both);
         }
-        let was_notifying = !matches!(dev.notify, NotifyMode::Off);
-        dev.notify = NotifyMode::Off;
         let entry = &mut world.locks[l];
         entry.linked_to = None;
         entry.lock.link_lost();
         world.count(&format!("link.dropped.{why}"));
-        was_notifying
+        (write.is_some(), notify.is_some())
     };
     log::info!("link {a}/{l} dropped: {why}");
     if let Some(p) = paths(shared, a, l) {
-        let changed = vec![
-            ("Connected", Value::from(false)),
-            ("ServicesResolved", Value::from(false)),
-        ];
-        emit_changed(&shared.conn, &p.device, DEVICE, changed).await;
-        if was_notifying {
-            let changed = vec![
-                ("Notifying", Value::from(false)),
-                ("NotifyAcquired", Value::from(false)),
-            ];
-            emit_changed(&shared.conn, &p.tx, CHARACTERISTIC, changed).await;
+        let conn = &shared.conn;
+        emit_changed(
+            conn,
+            &p.device,
+            DEVICE,
+            vec![("ServicesResolved", Value::from(false))],
+        )
+        .await;
+        emit_changed(
+            conn,
+            &p.device,
+            DEVICE,
+            vec![("Connected", Value::from(false))],
+        )
+        .await;
+        if had_write {
+            let changed = vec![("WriteAcquired", Value::from(false))];
+            emit_changed(conn, &p.rx, CHARACTERISTIC, changed).await;
+        }
+        if had_notify {
+            let changed = vec![("NotifyAcquired", Value::from(false))];
+            emit_changed(conn, &p.tx, CHARACTERISTIC, changed).await;
         }
     }
     true
 }
 
-/// One ATT write to `rx` (a Write Request when `with_response`, else a Write Command).
+/// One ATT write to `rx`: a Write Request when `with_response` (one at a time, answered a
+/// connection interval later; longer than MTU − 3 becomes a long write), else a Write Command.
 pub async fn write_rx(
     shared: &Arc<Shared>,
     a: usize,
@@ -141,18 +183,26 @@ pub async fn write_rx(
     with_response: bool,
 ) -> Result<(), BluezError> {
     let mtu = shared.config.mtu;
-    let (slow, drop_now) = {
+    let timing = shared.config.timing;
+    let (slow, drop_now, link_id, rounds) = {
         let mut world = shared.world();
-        let connected = world.adapters[a]
-            .devices
-            .get(&l)
-            .is_some_and(|d| d.connected);
-        if !connected {
+        let dev = world.adapters[a].devices.entry(l).or_default();
+        if !dev.connected {
             return Err(BluezError::Failed("Not connected".into()));
         }
-        if value.len() > usize::from(mtu) - 3 {
-            return Err(BluezError::InvalidValueLength("Invalid Length".into()));
+        let payload = usize::from(mtu).saturating_sub(3).max(1);
+        if !with_response && value.len() > payload {
+            return Err(BluezError::Failed("Failed to initiate write".into()));
         }
+        if with_response {
+            if dev.write_pending {
+                return Err(BluezError::InProgress("In Progress".into()));
+            }
+            dev.write_pending = true;
+        }
+        let link_id = dev.link_id;
+        let rounds = value.len().div_ceil(payload).max(1) as u32;
+        let tx = dev.link_tx.clone();
         let entry = &mut world.locks[l];
         let drop_now = match entry.faults.drop_link_after_writes.as_mut() {
             Some(0) => {
@@ -165,23 +215,29 @@ pub async fn write_rx(
             }
             None => false,
         };
-        let slow = entry.faults.slow_writes;
         if !drop_now {
             let notifications = entry
                 .lock
                 .write_rx(value, mtu, Instant::now(), unix_ms())
-                .map_err(|e| BluezError::Failed(e.to_string()))?;
-            if let Some(tx) = world.adapters[a]
-                .devices
-                .get(&l)
-                .and_then(|d| d.link_tx.clone())
-            {
-                for n in notifications {
+                .map_err(|e| BluezError::Failed(e.to_string()));
+            let notifications = match notifications {
+                Ok(n) => n,
+                Err(e) => {
+                    world.adapters[a]
+                        .devices
+                        .entry(l)
+                        .or_default()
+                        .write_pending = false;
+                    return Err(e);
+                }
+            };
+            for n in notifications {
+                if let Some(tx) = &tx {
                     let _ = tx.send(n);
                 }
             }
         }
-        (slow, drop_now)
+        (entry.faults.slow_writes, drop_now, link_id, rounds)
     };
     if drop_now {
         shared.world().count("fault.link_drop");
@@ -189,11 +245,21 @@ pub async fn write_rx(
         return Err(BluezError::Failed("Not connected".into()));
     }
     let response = if with_response {
-        shared.config.timing.intervals(1)
+        timing.intervals(rounds)
     } else {
-        std::time::Duration::ZERO
+        Default::default()
     };
     Timing::wait(response + slow).await;
+    if with_response {
+        let mut world = shared.world();
+        if let Some(dev) = world.adapters[a]
+            .devices
+            .get_mut(&l)
+            .filter(|d| d.link_id == link_id)
+        {
+            dev.write_pending = false;
+        }
+    }
     Ok(())
 }
 
@@ -202,6 +268,7 @@ async fn pace_notifications(
     shared: Arc<Shared>,
     a: usize,
     l: usize,
+    link_id: u64,
     mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
     while let Some(first) = queue.recv().await {
@@ -214,19 +281,22 @@ async fn pace_notifications(
             }
         }
         for value in burst {
-            notify(&shared, a, l, value).await;
+            notify(&shared, a, l, link_id, value).await;
         }
     }
 }
 
-/// Delivers one notification the way the client asked for them.
-async fn notify(shared: &Arc<Shared>, a: usize, l: usize, value: Vec<u8>) {
-    enum Route {
-        Socket(Arc<tokio::net::UnixDatagram>),
-        Signal,
-    }
-    let route = {
+/// Delivers one notification the way the client asked for them, on link `link_id` only.
+async fn notify(shared: &Arc<Shared>, a: usize, l: usize, link_id: u64, value: Vec<u8>) {
+    let socket = {
         let mut world = shared.world();
+        let current = world.adapters[a]
+            .devices
+            .get(&l)
+            .is_some_and(|d| d.connected && d.link_id == link_id);
+        if !current {
+            return;
+        }
         if world.locks[l].faults.lose_notifications > 0 {
             world.locks[l].faults.lose_notifications -= 1;
             world.count("fault.notification_lost");
@@ -235,27 +305,29 @@ async fn notify(shared: &Arc<Shared>, a: usize, l: usize, value: Vec<u8>) {
         let Some(dev) = world.adapters[a].devices.get_mut(&l) else {
             return;
         };
-        let route = match &dev.notify {
-            NotifyMode::Acquired(socket) => Route::Socket(socket.clone()),
-            NotifyMode::Session(_) => {
+        let socket = match &dev.notify {
+            NotifyMode::Acquired(socket) => Some(socket.clone()),
+            NotifyMode::Sessions(clients) if !clients.is_empty() => {
                 dev.tx_value = value.clone();
-                Route::Signal
+                None
             }
-            NotifyMode::Off => {
+            _ => {
                 world.count("notification.not_subscribed");
                 return;
             }
         };
         world.count("notification.sent");
-        route
+        socket
     };
-    match route {
-        Route::Socket(socket) => {
-            if let Err(e) = socket.send(&value).await {
-                log::debug!("notification socket closed: {e}");
+    match socket {
+        // Non-blocking, like bluetoothd: a client that stops reading loses notifications
+        // instead of stalling the link.
+        Some(socket) => {
+            if socket.try_send(&value).is_err() {
+                shared.world().count("notification.dropped_socket_full");
             }
         }
-        Route::Signal => {
+        None => {
             if let Some(p) = paths(shared, a, l) {
                 let changed = vec![("Value", Value::from(value))];
                 emit_changed(&shared.conn, &p.tx, CHARACTERISTIC, changed).await;

@@ -139,6 +139,8 @@ impl Sim {
         for (a, l) in bonded {
             export_device(&shared, a, l).await;
         }
+        tokio::spawn(crate::clients::watch(shared.clone()));
+        tokio::spawn(crate::radio::housekeeping(shared.clone()));
         conn.request_name(BUS_NAME).await?;
         log::info!(
             "locksim: {} lock(s) on {} adapter(s)",
@@ -188,5 +190,6 @@ fn adapter(i: u32, locks: &[LockEntry], bonds: &Bonds) -> AdapterState {
         discovery: BTreeMap::new(),
         filters: BTreeMap::new(),
         devices,
+        scanning: false,
     }
 }

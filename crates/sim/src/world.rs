@@ -25,8 +25,11 @@ pub struct SimConfig {
     pub state_dir: Option<PathBuf>,
     /// Link timing.
     pub timing: Timing,
-    /// The ATT MTU every link negotiates.
+    /// The ATT MTU every link negotiates (23 to 517).
     pub mtu: u16,
+    /// How long a discovered device nobody connected to or bonded with stays known after it
+    /// was last seen (bluetoothd's `TemporaryTimeout`, 30 s).
+    pub temporary_timeout: Duration,
     /// Timings of the simulated locks themselves.
     pub lock: LockConfig,
 }
@@ -40,6 +43,7 @@ impl Default for SimConfig {
             state_dir: None,
             timing: Timing::default(),
             mtu: 247,
+            temporary_timeout: Duration::from_secs(30),
             lock: LockConfig::default(),
         }
     }
@@ -82,9 +86,10 @@ pub enum NotifyMode {
     /// Not notifying.
     #[default]
     Off,
-    /// `StartNotify` from this client: values as `PropertiesChanged` on `Value`.
-    Session(String),
-    /// `AcquireNotify`: one datagram per value on this socket.
+    /// `StartNotify` sessions, by client: values as `PropertiesChanged` on `Value`. Like
+    /// bluetoothd's, they outlive a disconnection and resume on the next link.
+    Sessions(BTreeSet<String>),
+    /// `AcquireNotify`: one datagram per value on this socket (shut down with the link).
     Acquired(Arc<UnixDatagram>),
 }
 
@@ -97,8 +102,12 @@ pub struct DeviceState {
     pub gatt_exported: bool,
     /// Last RSSI seen while discovering.
     pub rssi: Option<i16>,
-    /// Advertisement flags last announced.
-    pub adv_flags: Option<u8>,
+    /// The advertisement payload last received.
+    pub adv: Option<Vec<u8>>,
+    /// When it was last seen advertising.
+    pub last_seen: Option<std::time::Instant>,
+    /// Connected or bonded once: no longer a temporary device.
+    pub permanent: bool,
     /// Bonded.
     pub paired: bool,
     /// Trusted.
@@ -113,14 +122,16 @@ pub struct DeviceState {
     pub services_resolved: bool,
     /// A `Connect` is under way.
     pub connecting: bool,
-    /// A `Pair` is under way; set to `true` by `CancelPairing`.
-    pub pairing: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Incremented by every new link, so that work of an old link never touches a new one.
+    pub link_id: u64,
+    /// A Write Request is outstanding.
+    pub write_pending: bool,
+    /// A `Pair` is under way; `CancelPairing` notifies it.
+    pub pairing: Option<Arc<tokio::sync::Notify>>,
     /// How `tx` notifications leave.
     pub notify: NotifyMode,
-    /// `AcquireWrite` socket held by a client.
-    pub write_acquired: bool,
-    /// The task reading the acquired write socket.
-    pub write_reader: Option<tokio::task::AbortHandle>,
+    /// The acquired write socket (our end), shut down with the link.
+    pub write_socket: Option<Arc<UnixDatagram>>,
     /// The last value notified on `tx`.
     pub tx_value: Vec<u8>,
     /// Notifications waiting for the link's pacing task.
@@ -152,6 +163,8 @@ pub struct AdapterState {
     pub filters: BTreeMap<String, DiscoveryFilter>,
     /// What this adapter knows of each lock, by lock index.
     pub devices: BTreeMap<usize, DeviceState>,
+    /// A scanning task is running.
+    pub scanning: bool,
 }
 
 /// One simulated lock in the world.
@@ -177,6 +190,18 @@ pub struct AgentReg {
     pub path: String,
     /// Its IO capability.
     pub capability: String,
+    /// It asked to be the default agent.
+    pub default: bool,
+}
+
+impl AgentReg {
+    /// Whether it can enter a passkey (the method the lock needs).
+    pub fn has_keyboard(&self) -> bool {
+        matches!(
+            self.capability.as_str(),
+            "" | "KeyboardOnly" | "KeyboardDisplay"
+        )
+    }
 }
 
 /// Everything, behind one mutex.
@@ -185,7 +210,7 @@ pub struct World {
     pub adapters: Vec<AdapterState>,
     /// The locks.
     pub locks: Vec<LockEntry>,
-    /// Registered agents, the default first.
+    /// Registered agents.
     pub agents: Vec<AgentReg>,
     /// How often each fault or notable event happened.
     pub counters: BTreeMap<String, u64>,

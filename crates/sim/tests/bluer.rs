@@ -291,8 +291,12 @@ bluer_test!(thirty_two_locks_work_at_once, fast(32), |tb| {
 });
 
 bluer_test!(
-    a_lock_out_of_range_drops_its_link_and_disappears,
-    fast(2),
+    a_lock_out_of_range_drops_its_link_and_unseen_devices_expire,
+    {
+        let mut c = fast(2);
+        c.temporary_timeout = std::time::Duration::from_millis(500);
+        c
+    },
     |tb| {
         let (_session, adapter) = adapter().await;
         let all = locks(&tb);
@@ -300,31 +304,69 @@ bluer_test!(
         discover(&adapter, &addrs).await;
         let device = adapter.device(addrs[0]).unwrap();
         device.connect().await.unwrap();
-        let id = all[0].0.to_string();
         let client = zbus::connection::Builder::address(tb.address())
             .unwrap()
             .build()
             .await
             .unwrap();
-        client
-            .call_method(
-                Some("org.bluez"),
-                "/org/lockgate/sim",
-                Some("org.lockgate.Sim1"),
-                "SetInRange",
-                &(id, false),
-            )
-            .await
-            .unwrap();
-        assert!(!device.is_connected().await.unwrap_or(false));
-        let known = adapter.device_addresses().await.unwrap();
-        assert_eq!(
-            known,
-            vec![addrs[1]],
-            "the unbonded lock out of range is forgotten"
-        );
+        for (id, _, _) in &all {
+            client
+                .call_method(
+                    Some("org.bluez"),
+                    "/org/lockgate/sim",
+                    Some("org.lockgate.Sim1"),
+                    "SetInRange",
+                    &(id.to_string(), false),
+                )
+                .await
+                .unwrap();
+        }
+        assert!(!device.is_connected().await.unwrap());
         let err = device.connect().await.unwrap_err();
-        assert_eq!(err.kind, bluer::ErrorKind::NotFound, "its object is gone");
+        assert_eq!(err.kind, bluer::ErrorKind::Failed);
+        assert_eq!(err.message, "le-connection-abort-by-local");
+        // The never-connected lock is a temporary device and expires; the one we connected to is
+        // kept, as bluetoothd does.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert_eq!(adapter.device_addresses().await.unwrap(), vec![addrs[0]]);
+    }
+);
+
+bluer_test!(
+    bluez_rules_for_concurrent_writes_and_notify_sessions,
+    fast(1),
+    |tb| {
+        let (_session, adapter) = adapter().await;
+        let (_, addr, _) = locks(&tb).remove(0);
+        discover(&adapter, &[addr]).await;
+        let device = adapter.device(addr).unwrap();
+        let (rx, tx) = connect(&device).await;
+        // StartNotify twice from one client is fine; the session survives a reconnection.
+        let _first = tx.notify().await.unwrap();
+        let _second = tx.notify().await.unwrap();
+        assert_eq!(tx.notifying().await.unwrap(), Some(true));
+        device.disconnect().await.unwrap();
+        device
+            .disconnect()
+            .await
+            .expect("disconnecting twice is fine");
+        device.connect().await.unwrap();
+        device
+            .connect()
+            .await
+            .expect("connecting when connected is fine");
+        assert_eq!(tx.notifying().await.unwrap(), Some(true));
+        // AcquireNotify is refused while StartNotify sessions exist.
+        assert_eq!(
+            tx.notify_io().await.unwrap_err().kind,
+            bluer::ErrorKind::InProgress
+        );
+        // WriteValue is refused while the write side is acquired.
+        let _writer = rx.write_io().await.unwrap();
+        assert_eq!(
+            rx.write(&[0xC0, 1]).await.unwrap_err().kind,
+            bluer::ErrorKind::NotPermitted
+        );
     }
 );
 

@@ -272,3 +272,53 @@ async fn locksim_ctl_presses_buttons_and_reports_bad_input() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected in or out"));
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_the_bus_loses_its_agent_and_discovery() {
+    let config = SimConfig {
+        timing: Timing {
+            fast: true,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    };
+    let tb = Testbed::start(config).await.unwrap();
+    let client = zbus::connection::Builder::address(tb.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let path = OwnedObjectPath::try_from("/test/agent").unwrap();
+    let manager = Some("org.bluez.AgentManager1");
+    client
+        .call_method(
+            Some("org.bluez"),
+            "/org/bluez",
+            manager,
+            "RegisterAgent",
+            &(path, "KeyboardDisplay"),
+        )
+        .await
+        .unwrap();
+    let adapter = Some("org.bluez.Adapter1");
+    client
+        .call_method(
+            Some("org.bluez"),
+            "/org/bluez/hci0",
+            adapter,
+            "StartDiscovery",
+            &(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tb.sim.shared().world().agents.len(), 1);
+    drop(client);
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let world = tb.sim.shared().world();
+        if world.agents.is_empty() && world.adapters[0].discovery.is_empty() {
+            return;
+        }
+    }
+    panic!("the departed client's agent and discovery session were kept");
+}

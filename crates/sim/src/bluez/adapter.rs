@@ -4,7 +4,7 @@
 use super::{emit_changed, BluezError};
 use crate::link::drop_link;
 use crate::objects::unexport_device;
-use crate::radio::run_discovery;
+use crate::radio::start_scanning;
 use crate::world::{DiscoveryFilter, Shared};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +47,21 @@ fn sender(header: &Header<'_>) -> String {
     header.sender().map(|s| s.to_string()).unwrap_or_default()
 }
 
+/// Expands a 16- or 32-bit UUID to 128 bits with the Bluetooth base UUID.
+fn full_uuid(uuid: &str) -> Option<String> {
+    let lower = uuid.to_ascii_lowercase();
+    let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
+    match lower.len() {
+        4 | 8 if hex(&lower) => Some(format!("{lower:0>8}-0000-1000-8000-00805f9b34fb")),
+        36 if lower.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+            && hex(&lower.replace('-', "")) =>
+        {
+            Some(lower)
+        }
+        _ => None,
+    }
+}
+
 fn parse_filter(props: &HashMap<String, OwnedValue>) -> Result<DiscoveryFilter, BluezError> {
     let invalid = |what: &str| BluezError::InvalidArguments(format!("Invalid arguments: {what}"));
     let mut filter = DiscoveryFilter::default();
@@ -58,18 +73,38 @@ fn parse_filter(props: &HashMap<String, OwnedValue>) -> Result<DiscoveryFilter, 
                     .ok()
                     .and_then(|v| v.try_into().ok())
                     .ok_or_else(|| invalid("UUIDs"))?;
-                filter.uuids = uuids.into_iter().map(|u| u.to_ascii_lowercase()).collect();
+                filter.uuids = uuids
+                    .iter()
+                    .map(|u| full_uuid(u).ok_or_else(|| invalid("UUIDs")))
+                    .collect::<Result<_, _>>()?;
             }
-            "RSSI" => filter.rssi = Some(i16::try_from(value).map_err(|_| invalid("RSSI"))?),
+            "RSSI" => {
+                let rssi = i16::try_from(value).map_err(|_| invalid("RSSI"))?;
+                if !(-127..=20).contains(&rssi) {
+                    return Err(invalid("RSSI"));
+                }
+                filter.rssi = Some(rssi);
+            }
+            "Pathloss" => {
+                u16::try_from(value).map_err(|_| invalid("Pathloss"))?;
+            }
             "Transport" => {
                 let t = <&str>::try_from(value).map_err(|_| invalid("Transport"))?;
                 if !["auto", "le", "bredr"].contains(&t) {
                     return Err(invalid("Transport"));
                 }
             }
-            k if FILTER_KEYS.contains(&k) => {}
+            "DuplicateData" | "Discoverable" => {
+                bool::try_from(value).map_err(|_| invalid(key))?;
+            }
+            "Pattern" => {
+                <&str>::try_from(value).map_err(|_| invalid("Pattern"))?;
+            }
             other => return Err(invalid(other)),
         }
+    }
+    if props.contains_key("RSSI") && props.contains_key("Pathloss") {
+        return Err(invalid("RSSI and Pathloss together"));
     }
     Ok(filter)
 }
@@ -96,7 +131,7 @@ impl Adapter {
         if first {
             let changed = vec![("Discovering", Value::from(true))];
             emit_changed(&self.shared.conn, &self.path(), ADAPTER, changed).await;
-            tokio::spawn(run_discovery(self.shared.clone(), self.index));
+            start_scanning(&self.shared, self.index);
         }
         Ok(())
     }
@@ -106,6 +141,9 @@ impl Adapter {
         let last = {
             let mut world = self.shared.world();
             let adapter = &mut world.adapters[self.index];
+            if !adapter.powered {
+                return Err(BluezError::NotReady("Resource Not Ready".into()));
+            }
             if adapter.discovery.remove(&client).is_none() {
                 return Err(BluezError::Failed("No discovery started".into()));
             }
@@ -123,10 +161,13 @@ impl Adapter {
         properties: HashMap<String, OwnedValue>,
         #[zbus(header)] header: Header<'_>,
     ) -> Result<(), BluezError> {
-        let filter = parse_filter(&properties)?;
         let client = sender(&header);
         let mut world = self.shared.world();
         let adapter = &mut world.adapters[self.index];
+        if !adapter.powered {
+            return Err(BluezError::NotReady("Resource Not Ready".into()));
+        }
+        let filter = parse_filter(&properties)?;
         if let Some(active) = adapter.discovery.get_mut(&client) {
             *active = filter.clone();
         }
@@ -142,6 +183,9 @@ impl Adapter {
         let lock = {
             let world = self.shared.world();
             let adapter = &world.adapters[self.index];
+            if !adapter.powered {
+                return Err(BluezError::NotReady("Resource Not Ready".into()));
+            }
             (0..world.locks.len()).find(|&l| {
                 super::device_path(&adapter.name, world.locks[l].lock.address()) == device
                     && adapter.devices.get(&l).is_some_and(|d| d.exported)
@@ -181,7 +225,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    fn set_alias(&mut self, alias: String) {
+    fn set_alias(&self, alias: String) {
         self.shared.world().adapters[self.index].alias = alias;
     }
 
@@ -196,7 +240,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    async fn set_powered(&mut self, powered: bool) {
+    async fn set_powered(&self, powered: bool) {
         set_powered(&self.shared, self.index, powered).await;
     }
 
@@ -206,7 +250,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    fn set_discoverable(&mut self, value: bool) {
+    fn set_discoverable(&self, value: bool) {
         self.shared.world().adapters[self.index].discoverable = value;
     }
 
@@ -216,7 +260,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    fn set_discoverable_timeout(&mut self, value: u32) {
+    fn set_discoverable_timeout(&self, value: u32) {
         self.shared.world().adapters[self.index].discoverable_timeout = value;
     }
 
@@ -226,7 +270,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    fn set_pairable(&mut self, value: bool) {
+    fn set_pairable(&self, value: bool) {
         self.shared.world().adapters[self.index].pairable = value;
     }
 
@@ -236,7 +280,7 @@ impl Adapter {
     }
 
     #[zbus(property)]
-    fn set_pairable_timeout(&mut self, value: u32) {
+    fn set_pairable_timeout(&self, value: u32) {
         self.shared.world().adapters[self.index].pairable_timeout = value;
     }
 
@@ -266,6 +310,7 @@ pub async fn set_powered(shared: &Arc<Shared>, a: usize, powered: bool) {
         let was_discovering = !powered && !adapter.discovery.is_empty();
         if !powered {
             adapter.discovery.clear();
+            adapter.discoverable = false;
         }
         let path = super::adapter_path(&adapter.name);
         (world.locks.len(), was_discovering, path)

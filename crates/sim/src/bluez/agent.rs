@@ -54,6 +54,7 @@ impl AgentManager {
             owner,
             path: agent.to_string(),
             capability,
+            default: false,
         });
         world.count("agent.registered");
         Ok(())
@@ -83,15 +84,16 @@ impl AgentManager {
     ) -> Result<(), BluezError> {
         let owner = owner(&header);
         let mut world = self.shared.world();
-        let Some(pos) = world
+        if !world
             .agents
             .iter()
-            .position(|a| a.owner == owner && a.path == agent.as_str())
-        else {
+            .any(|a| a.owner == owner && a.path == agent.as_str())
+        {
             return Err(BluezError::DoesNotExist("Does Not Exist".into()));
-        };
-        let chosen = world.agents.remove(pos);
-        world.agents.insert(0, chosen);
+        }
+        for a in &mut world.agents {
+            a.default = a.owner == owner && a.path == agent.as_str();
+        }
         Ok(())
     }
 }

@@ -6,8 +6,9 @@ use crate::link::{connect, drop_link};
 use crate::radio::{manufacturer_data, service_uuid};
 use crate::world::{unix_ms, AgentReg, DeviceState, Shared};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tokio::sync::Notify;
+use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, Value};
 
 const DEVICE: &str = "org.bluez.Device1";
@@ -54,50 +55,49 @@ impl Device {
         )
     }
 
-    /// Asks the agent for the passkey the lock wants and checks it.
+    /// Runs the lock's pairing method with `agent`: the lock displays no passkey (it is
+    /// printed on its label), so it needs passkey entry and refuses Just Works.
     async fn authenticate(&self, agent: Option<AgentReg>, passkey: u32) -> Result<(), BluezError> {
-        let Some(agent) = agent else {
-            return Err(BluezError::AuthenticationFailed(
-                "Authentication Failed: no agent".into(),
+        let failed =
+            |why: &str| BluezError::AuthenticationFailed(format!("Authentication Failed: {why}"));
+        let agent = agent.ok_or_else(|| failed("no agent to enter the lock's passkey"))?;
+        if !agent.has_keyboard() {
+            return Err(failed(
+                "the lock needs passkey entry; register a keyboard-capable agent",
             ));
-        };
-        let reply = self
-            .shared
-            .conn
-            .call_method(
-                Some(agent.owner.as_str()),
-                agent.path.as_str(),
-                Some("org.bluez.Agent1"),
-                "RequestPasskey",
-                &(self.path(),),
-            )
-            .await;
-        match reply {
-            Ok(msg) => match msg.body().deserialize::<u32>() {
-                Ok(given) if given == passkey => Ok(()),
-                _ => Err(BluezError::AuthenticationFailed(
-                    "Authentication Failed".into(),
-                )),
-            },
-            Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str() == "org.bluez.Error.Canceled" =>
-            {
-                Err(BluezError::AuthenticationCanceled(
-                    "Authentication Canceled".into(),
-                ))
-            }
-            Err(zbus::Error::MethodError(name, _, _))
-                if name.as_str() == "org.bluez.Error.Rejected" =>
-            {
-                Err(BluezError::AuthenticationRejected(
-                    "Authentication Rejected".into(),
-                ))
-            }
-            Err(_) => Err(BluezError::AuthenticationFailed(
-                "Authentication Failed".into(),
+        }
+        let args = (self.path(),);
+        let call = self.shared.conn.call_method(
+            Some(agent.owner.as_str()),
+            agent.path.as_str(),
+            Some("org.bluez.Agent1"),
+            "RequestPasskey",
+            &args,
+        );
+        match tokio::time::timeout(AGENT_TIMEOUT, call).await {
+            Err(_) => Err(BluezError::AuthenticationTimeout(
+                "Authentication Timeout".into(),
             )),
+            Ok(Ok(msg)) => match msg.body().deserialize::<u32>() {
+                Ok(given) if given == passkey => Ok(()),
+                _ => Err(failed("wrong passkey")),
+            },
+            // bluetoothd answers a refusing agent with a negative reply: the pairing fails.
+            Ok(Err(_)) => Err(failed("the agent refused")),
         }
     }
+}
+
+/// How long bluetoothd waits for an agent.
+const AGENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The agent for a `Pair` from `caller`: its own, else the default one.
+fn pick_agent(agents: &[AgentReg], caller: &str) -> Option<AgentReg> {
+    agents
+        .iter()
+        .find(|a| a.owner == caller)
+        .or_else(|| agents.iter().find(|a| a.default))
+        .cloned()
 }
 
 #[zbus::interface(name = "org.bluez.Device1")]
@@ -106,12 +106,10 @@ impl Device {
         connect(&self.shared, self.adapter, self.lock).await
     }
 
+    /// Like bluetoothd, disconnecting a device that is not connected succeeds.
     async fn disconnect(&self) -> Result<(), BluezError> {
-        if drop_link(&self.shared, self.adapter, self.lock, "disconnect").await {
-            Ok(())
-        } else {
-            Err(BluezError::NotConnected("Not Connected".into()))
-        }
+        drop_link(&self.shared, self.adapter, self.lock, "disconnect").await;
+        Ok(())
     }
 
     async fn connect_profile(&self, _uuid: String) -> Result<(), BluezError> {
@@ -122,14 +120,15 @@ impl Device {
         Err(BluezError::NotSupported("Not Supported".into()))
     }
 
-    async fn pair(&self) -> Result<(), BluezError> {
-        let cancel = Arc::new(AtomicBool::new(false));
+    async fn pair(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
+        let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let cancel = Arc::new(Notify::new());
         let (connected, agent, window_open, passkey) = {
             let mut world = self.shared.world();
             if !world.adapters[self.adapter].powered {
                 return Err(BluezError::NotReady("Resource Not Ready".into()));
             }
-            let agent = world.agents.first().cloned();
+            let agent = pick_agent(&world.agents, &caller);
             let entry = &world.locks[self.lock];
             let window_open = entry.lock.pairing_window_open(unix_ms());
             let passkey = entry.lock.passkey();
@@ -146,7 +145,7 @@ impl Device {
             dev.pairing = Some(cancel.clone());
             (dev.connected, agent, window_open, passkey)
         };
-        let result = async {
+        let attempt = async {
             if !connected {
                 connect(&self.shared, self.adapter, self.lock).await?;
             }
@@ -157,14 +156,21 @@ impl Device {
                 ));
             }
             self.authenticate(agent, passkey).await
-        }
-        .await;
-        self.dev_mut(|d| d.pairing = None);
-        if cancel.load(Ordering::SeqCst) {
-            return Err(BluezError::AuthenticationCanceled(
+        };
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = cancel.notified() => Err(BluezError::AuthenticationCanceled("Authentication Canceled".into())),
+        };
+        let still_linked = self.dev_mut(|d| {
+            d.pairing = None;
+            d.connected
+        });
+        let result = match result {
+            Ok(()) if !still_linked => Err(BluezError::AuthenticationCanceled(
                 "Authentication Canceled".into(),
-            ));
-        }
+            )),
+            other => other,
+        };
         let outcome = if result.is_ok() {
             "pair.ok"
         } else {
@@ -172,38 +178,44 @@ impl Device {
         };
         self.shared.world().count(outcome);
         result?;
-        self.dev_mut(|d| d.paired = true);
+        self.dev_mut(|d| {
+            d.paired = true;
+            d.permanent = true;
+        });
         crate::sim::save_bonds(&self.shared);
         let changed = vec![("Paired", Value::from(true)), ("Bonded", Value::from(true))];
         emit_changed(&self.shared.conn, &self.path(), DEVICE, changed).await;
         Ok(())
     }
 
-    async fn cancel_pairing(&self) -> Result<(), BluezError> {
+    /// Ends a pending `Pair` at once with `AuthenticationCanceled`; tells the agent.
+    async fn cancel_pairing(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
+        let caller = header.sender().map(|s| s.to_string()).unwrap_or_default();
         let (cancel, agent) = {
             let world = self.shared.world();
-            let pairing = world.adapters[self.adapter]
-                .devices
-                .get(&self.lock)
-                .and_then(|d| d.pairing.clone());
-            (pairing, world.agents.first().cloned())
+            let dev = world.adapters[self.adapter].devices.get(&self.lock);
+            (
+                dev.and_then(|d| d.pairing.clone()),
+                pick_agent(&world.agents, &caller),
+            )
         };
         let Some(cancel) = cancel else {
             return Err(BluezError::DoesNotExist("Does Not Exist".into()));
         };
-        cancel.store(true, Ordering::SeqCst);
+        cancel.notify_one();
         if let Some(agent) = agent {
-            let _ = self
-                .shared
-                .conn
-                .call_method(
-                    Some(agent.owner.as_str()),
-                    agent.path.as_str(),
-                    Some("org.bluez.Agent1"),
-                    "Cancel",
-                    &(),
-                )
-                .await;
+            let conn = self.shared.conn.clone();
+            tokio::spawn(async move {
+                let _ = conn
+                    .call_method(
+                        Some(agent.owner.as_str()),
+                        agent.path.as_str(),
+                        Some("org.bluez.Agent1"),
+                        "Cancel",
+                        &(),
+                    )
+                    .await;
+            });
         }
         Ok(())
     }
@@ -233,7 +245,7 @@ impl Device {
     }
 
     #[zbus(property)]
-    fn set_alias(&mut self, alias: String) {
+    fn set_alias(&self, alias: String) {
         self.dev_mut(|d| d.alias = (!alias.is_empty()).then_some(alias));
     }
 
@@ -258,7 +270,7 @@ impl Device {
     }
 
     #[zbus(property)]
-    fn set_trusted(&mut self, value: bool) {
+    fn set_trusted(&self, value: bool) {
         self.dev_mut(|d| d.trusted = value);
     }
 
@@ -267,9 +279,13 @@ impl Device {
         self.dev(|d| d.blocked)
     }
 
+    /// Blocking a device also drops its link, as bluetoothd does.
     #[zbus(property)]
-    fn set_blocked(&mut self, value: bool) {
+    async fn set_blocked(&self, value: bool) {
         self.dev_mut(|d| d.blocked = value);
+        if value {
+            drop_link(&self.shared, self.adapter, self.lock, "blocked").await;
+        }
     }
 
     #[zbus(property)]

@@ -98,14 +98,20 @@ impl Characteristic {
         super::owned_path(format!("{}/char{n}", self.service.as_str()))
     }
 
-    fn require(&self, role: Role, what: &str) -> Result<(), BluezError> {
+    fn require(&self, role: Role, connected: bool) -> Result<(), BluezError> {
         if self.role != role {
-            return Err(BluezError::NotPermitted(format!("{what} not permitted")));
+            return Err(BluezError::NotSupported(
+                "Operation is not supported".into(),
+            ));
         }
-        if !self.connected() {
+        if connected && !self.connected() {
             return Err(BluezError::Failed("Not connected".into()));
         }
         Ok(())
+    }
+
+    async fn emit(&self, changed: Vec<(&'static str, Value<'static>)>) {
+        emit_changed(&self.shared.conn, &self.my_path(), CHARACTERISTIC, changed).await;
     }
 }
 
@@ -128,14 +134,19 @@ fn socket_pair() -> Result<(UnixDatagram, OwnedFd), BluezError> {
 fn write_type(options: &HashMap<String, OwnedValue>) -> Result<bool, BluezError> {
     if let Some(offset) = options.get("offset") {
         if u16::try_from(offset).unwrap_or(1) != 0 {
-            return Err(BluezError::InvalidOffset("Invalid offset".into()));
+            // The lock's ATT server keeps no partial values.
+            return Err(BluezError::InvalidArguments("Invalid offset".into()));
         }
     }
-    match options.get("type").map(<&str>::try_from) {
-        None | Some(Ok("request")) | Some(Ok("reliable")) => Ok(true),
-        Some(Ok("command")) => Ok(false),
-        Some(_) => Err(BluezError::InvalidArguments(
-            "Invalid arguments: type".into(),
+    let kind = options
+        .get("type")
+        .map(|v| <&str>::try_from(v).map(str::to_ascii_lowercase));
+    match kind {
+        None => Ok(true),
+        Some(Ok(k)) if k == "request" || k == "reliable" => Ok(true),
+        Some(Ok(k)) if k == "command" => Ok(false),
+        Some(_) => Err(BluezError::NotSupported(
+            "Operation is not supported".into(),
         )),
     }
 }
@@ -154,49 +165,75 @@ impl Characteristic {
         value: Vec<u8>,
         options: HashMap<String, OwnedValue>,
     ) -> Result<(), BluezError> {
-        self.require(Role::Rx, "Write")?;
+        self.require(Role::Rx, true)?;
         let with_response = write_type(&options)?;
+        let acquired = self.shared.world().adapters[self.adapter]
+            .devices
+            .get(&self.lock)
+            .is_some_and(|d| d.write_socket.is_some());
+        if acquired {
+            return Err(BluezError::NotPermitted("Write acquired".into()));
+        }
         write_rx(&self.shared, self.adapter, self.lock, &value, with_response).await
     }
 
+    /// Sessions are per client, outlive disconnections, and may start while disconnected.
     async fn start_notify(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
-        self.require(Role::Tx, "Notify")?;
+        self.require(Role::Tx, false)?;
         let client = header.sender().map(|s| s.to_string()).unwrap_or_default();
-        {
+        let first = {
             let mut world = self.shared.world();
             let dev = world.adapters[self.adapter]
                 .devices
                 .entry(self.lock)
                 .or_default();
-            match &dev.notify {
+            match &mut dev.notify {
                 NotifyMode::Acquired(_) => {
                     return Err(BluezError::NotPermitted("Notify acquired".into()))
                 }
-                NotifyMode::Session(c) if *c == client => {
-                    return Err(BluezError::InProgress("In Progress".into()))
+                NotifyMode::Sessions(clients) => {
+                    clients.insert(client);
+                    false
                 }
-                _ => dev.notify = NotifyMode::Session(client),
+                NotifyMode::Off => {
+                    dev.notify = NotifyMode::Sessions([client].into());
+                    true
+                }
             }
+        };
+        if first {
+            self.emit(vec![("Notifying", Value::from(true))]).await;
         }
-        let changed = vec![("Notifying", Value::from(true))];
-        emit_changed(&self.shared.conn, &self.my_path(), CHARACTERISTIC, changed).await;
         Ok(())
     }
 
-    async fn stop_notify(&self) -> Result<(), BluezError> {
-        {
+    async fn stop_notify(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
+        self.require(Role::Tx, false)?;
+        let client = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let change = {
             let mut world = self.shared.world();
             let dev = world.adapters[self.adapter]
                 .devices
                 .entry(self.lock)
                 .or_default();
-            if !matches!(dev.notify, NotifyMode::Session(_)) {
-                return Err(BluezError::Failed("No notify session started".into()));
+            match &mut dev.notify {
+                NotifyMode::Acquired(socket) => {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                    dev.notify = NotifyMode::Off;
+                    ("NotifyAcquired", false)
+                }
+                NotifyMode::Sessions(clients) if clients.contains(&client) => {
+                    clients.remove(&client);
+                    if !clients.is_empty() {
+                        return Ok(());
+                    }
+                    dev.notify = NotifyMode::Off;
+                    ("Notifying", false)
+                }
+                _ => return Err(BluezError::Failed("No notify session started".into())),
             }
-            dev.notify = NotifyMode::Off;
-        }
-        let changed = vec![("Notifying", Value::from(false))];
-        emit_changed(&self.shared.conn, &self.my_path(), CHARACTERISTIC, changed).await;
+        };
+        self.emit(vec![(change.0, Value::from(change.1))]).await;
         Ok(())
     }
 
@@ -204,31 +241,7 @@ impl Characteristic {
         &self,
         _options: HashMap<String, OwnedValue>,
     ) -> Result<(OwnedFd, u16), BluezError> {
-        self.require(Role::Rx, "Write")?;
-        let (ours, theirs) = socket_pair()?;
-        let mtu = self.shared.config.mtu;
-        let (shared, a, l) = (self.shared.clone(), self.adapter, self.lock);
-        let path = self.my_path();
-        {
-            let mut world = self.shared.world();
-            let dev = world.adapters[a].devices.entry(l).or_default();
-            if dev.write_acquired {
-                return Err(BluezError::NotPermitted("Write acquired".into()));
-            }
-            dev.write_acquired = true;
-            let reader = tokio::spawn(read_writes(shared, a, l, ours, path.clone()));
-            dev.write_reader = Some(reader.abort_handle());
-        }
-        let changed = vec![("WriteAcquired", Value::from(true))];
-        emit_changed(&self.shared.conn, &path, CHARACTERISTIC, changed).await;
-        Ok((theirs, mtu))
-    }
-
-    async fn acquire_notify(
-        &self,
-        _options: HashMap<String, OwnedValue>,
-    ) -> Result<(OwnedFd, u16), BluezError> {
-        self.require(Role::Tx, "Notify")?;
+        self.require(Role::Rx, true)?;
         let (ours, theirs) = socket_pair()?;
         let ours = Arc::new(ours);
         {
@@ -237,24 +250,43 @@ impl Characteristic {
                 .devices
                 .entry(self.lock)
                 .or_default();
-            if !matches!(dev.notify, NotifyMode::Off) {
-                return Err(BluezError::NotPermitted("Notify acquired".into()));
+            if dev.write_socket.is_some() {
+                return Err(BluezError::NotPermitted("Write acquired".into()));
             }
-            dev.notify = NotifyMode::Acquired(ours.clone());
+            dev.write_socket = Some(ours.clone());
         }
-        let path = self.my_path();
-        let changed = vec![
-            ("NotifyAcquired", Value::from(true)),
-            ("Notifying", Value::from(true)),
-        ];
-        emit_changed(&self.shared.conn, &path, CHARACTERISTIC, changed).await;
-        tokio::spawn(watch_notify_socket(
-            self.shared.clone(),
-            self.adapter,
-            self.lock,
-            ours,
-            path,
-        ));
+        let ids = (self.shared.clone(), self.adapter, self.lock);
+        tokio::spawn(read_writes(ids, ours, self.my_path()));
+        self.emit(vec![("WriteAcquired", Value::from(true))]).await;
+        Ok((theirs, self.shared.config.mtu))
+    }
+
+    async fn acquire_notify(
+        &self,
+        _options: HashMap<String, OwnedValue>,
+    ) -> Result<(OwnedFd, u16), BluezError> {
+        self.require(Role::Tx, true)?;
+        let (ours, theirs) = socket_pair()?;
+        let ours = Arc::new(ours);
+        {
+            let mut world = self.shared.world();
+            let dev = world.adapters[self.adapter]
+                .devices
+                .entry(self.lock)
+                .or_default();
+            match dev.notify {
+                NotifyMode::Sessions(_) => {
+                    return Err(BluezError::InProgress("In Progress".into()))
+                }
+                NotifyMode::Acquired(_) => {
+                    return Err(BluezError::NotPermitted("Notify acquired".into()))
+                }
+                NotifyMode::Off => dev.notify = NotifyMode::Acquired(ours.clone()),
+            }
+        }
+        self.emit(vec![("NotifyAcquired", Value::from(true))]).await;
+        let ids = (self.shared.clone(), self.adapter, self.lock);
+        tokio::spawn(watch_notify_socket(ids, ours, self.my_path()));
         Ok((theirs, self.shared.config.mtu))
     }
 
@@ -290,9 +322,13 @@ impl Characteristic {
         flags.iter().map(|f| (*f).to_owned()).collect()
     }
 
+    /// Present only while connected, as in bluetoothd.
     #[zbus(property, name = "MTU")]
-    fn mtu(&self) -> u16 {
-        self.shared.config.mtu
+    fn mtu(&self) -> zbus::fdo::Result<u16> {
+        match self.connected() {
+            true => Ok(self.shared.config.mtu),
+            false => Err(absent("MTU")),
+        }
     }
 
     #[zbus(property)]
@@ -302,7 +338,7 @@ impl Characteristic {
         }
         let world = self.shared.world();
         let dev = world.adapters[self.adapter].devices.get(&self.lock);
-        Ok(dev.is_some_and(|d| !matches!(d.notify, NotifyMode::Off)))
+        Ok(dev.is_some_and(|d| matches!(&d.notify, NotifyMode::Sessions(c) if !c.is_empty())))
     }
 
     #[zbus(property)]
@@ -322,18 +358,18 @@ impl Characteristic {
         }
         let world = self.shared.world();
         let dev = world.adapters[self.adapter].devices.get(&self.lock);
-        Ok(dev.is_some_and(|d| d.write_acquired))
+        Ok(dev.is_some_and(|d| d.write_socket.is_some()))
     }
 }
 
-/// Feeds datagrams from an acquired write socket to `rx` until the client closes it.
+/// Feeds datagrams from an acquired write socket to `rx` until the client closes it (or the
+/// link drops and shuts it down).
 async fn read_writes(
-    shared: Arc<Shared>,
-    a: usize,
-    l: usize,
-    socket: UnixDatagram,
+    ids: (Arc<Shared>, usize, usize),
+    socket: Arc<UnixDatagram>,
     path: OwnedObjectPath,
 ) {
+    let (shared, a, l) = ids;
     let mut buf = vec![0u8; usize::from(shared.config.mtu)];
     loop {
         match socket.recv(&mut buf).await {
@@ -345,43 +381,55 @@ async fn read_writes(
             }
         }
     }
-    if let Some(dev) = shared.world().adapters[a].devices.get_mut(&l) {
-        dev.write_acquired = false;
-        dev.write_reader = None;
+    let released = release(&shared, a, l, |d| {
+        let ours = d
+            .write_socket
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &socket));
+        if ours {
+            d.write_socket = None;
+        }
+        ours
+    });
+    if released {
+        let changed = vec![("WriteAcquired", Value::from(false))];
+        emit_changed(&shared.conn, &path, CHARACTERISTIC, changed).await;
     }
-    let changed = vec![("WriteAcquired", Value::from(false))];
-    emit_changed(&shared.conn, &path, CHARACTERISTIC, changed).await;
 }
 
 /// Releases an acquired notify socket when the client closes it.
 async fn watch_notify_socket(
-    shared: Arc<Shared>,
-    a: usize,
-    l: usize,
+    ids: (Arc<Shared>, usize, usize),
     socket: Arc<UnixDatagram>,
     path: OwnedObjectPath,
 ) {
+    let (shared, a, l) = ids;
     let mut buf = [0u8; 1];
-    // The client never writes: readiness means it hung up.
+    // The client never writes: readiness means it hung up (or the link shut it down).
     let _ = socket.recv(&mut buf).await;
-    let released = {
-        let mut world = shared.world();
-        match world.adapters[a].devices.get_mut(&l) {
-            Some(dev) if matches!(&dev.notify, NotifyMode::Acquired(s) if Arc::ptr_eq(s, &socket)) =>
-            {
-                dev.notify = NotifyMode::Off;
-                true
-            }
-            _ => false,
+    let released = release(&shared, a, l, |d| {
+        let ours = matches!(&d.notify, NotifyMode::Acquired(s) if Arc::ptr_eq(s, &socket));
+        if ours {
+            d.notify = NotifyMode::Off;
         }
-    };
+        ours
+    });
     if released {
-        let changed = vec![
-            ("NotifyAcquired", Value::from(false)),
-            ("Notifying", Value::from(false)),
-        ];
+        let changed = vec![("NotifyAcquired", Value::from(false))];
         emit_changed(&shared.conn, &path, CHARACTERISTIC, changed).await;
     }
+}
+
+fn release(
+    shared: &Shared,
+    a: usize,
+    l: usize,
+    f: impl FnOnce(&mut crate::world::DeviceState) -> bool,
+) -> bool {
+    shared.world().adapters[a]
+        .devices
+        .get_mut(&l)
+        .is_some_and(f)
 }
 
 /// The CCCD of `tx`.
@@ -445,10 +493,5 @@ impl Descriptor {
     #[zbus(property)]
     fn value(&self) -> Vec<u8> {
         self.current()
-    }
-
-    #[zbus(property)]
-    fn flags(&self) -> Vec<String> {
-        vec!["read".into()]
     }
 }

@@ -55,6 +55,8 @@ pub enum BluezError {
     AuthenticationRejected(String),
     /// `org.bluez.Error.AuthenticationCanceled`.
     AuthenticationCanceled(String),
+    /// `org.bluez.Error.AuthenticationTimeout`.
+    AuthenticationTimeout(String),
     /// `org.bluez.Error.ConnectionAttemptFailed`.
     ConnectionAttemptFailed(String),
 }

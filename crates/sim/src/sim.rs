@@ -155,6 +155,22 @@ impl Sim {
         &self.shared
     }
 
+    /// Stops as bluetoothd does: every registered agent gets `Agent1.Release` (best effort,
+    /// one second each at most).
+    pub async fn shutdown(&self) {
+        let agents = std::mem::take(&mut self.shared.world().agents);
+        for agent in agents {
+            let call = self.shared.conn.call_method(
+                Some(agent.owner.as_str()),
+                agent.path.as_str(),
+                Some("org.bluez.Agent1"),
+                "Release",
+                &(),
+            );
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), call).await;
+        }
+    }
+
     /// How often each counted event happened.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         self.shared.world().counters.clone()

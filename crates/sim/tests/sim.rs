@@ -322,3 +322,40 @@ async fn a_client_that_leaves_the_bus_loses_its_agent_and_discovery() {
     }
     panic!("the departed client's agent and discovery session were kept");
 }
+
+/// An agent object that records the calls bluetoothd (here locksim) makes to it.
+struct RecordingAgent(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+#[zbus::interface(name = "org.bluez.Agent1")]
+impl RecordingAgent {
+    fn release(&self) {
+        self.0.lock().unwrap().push("Release".into());
+    }
+}
+
+#[tokio::test]
+async fn stopping_releases_every_registered_agent() {
+    let tb = Testbed::start(SimConfig::default()).await.unwrap();
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = zbus::connection::Builder::address(tb.address())
+        .unwrap()
+        .serve_at("/test/agent", RecordingAgent(calls.clone()))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let path = OwnedObjectPath::try_from("/test/agent").unwrap();
+    let manager = Some("org.bluez.AgentManager1");
+    client
+        .call_method(
+            Some("org.bluez"),
+            "/org/bluez",
+            manager,
+            "RegisterAgent",
+            &(path, "KeyboardOnly"),
+        )
+        .await
+        .unwrap();
+    tb.sim.shutdown().await;
+    assert_eq!(*calls.lock().unwrap(), vec!["Release".to_string()]);
+}

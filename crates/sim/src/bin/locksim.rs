@@ -123,13 +123,14 @@ async fn serve(address: &str, config: SimConfig) -> Result<()> {
         .build()
         .await
         .with_context(|| format!("connecting to {address}"))?;
-    let _sim = Sim::start(conn, config).await?;
+    let sim = Sim::start(conn, config).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     log::info!("locksim: stopping");
+    sim.shutdown().await;
     Ok(())
 }
 

@@ -66,6 +66,8 @@ pub async fn connect(shared: &Arc<Shared>, a: usize, l: usize) -> Result<(), Blu
             && entry.in_range
             && entry.linked_to.is_none_or(|other| other == a);
         let dev = world.adapters[a].devices.entry(l).or_default();
+        // RemoveDevice while connecting: the object is gone, so is the attempt.
+        let still = still && dev.exported;
         dev.connecting = false;
         if !still {
             return Err(abort_by_local());

@@ -69,7 +69,8 @@ pub fn save_bonds(shared: &Shared) {
 
 impl Sim {
     /// Serves the simulation on `conn` and claims `org.bluez`.
-    pub async fn start(conn: zbus::Connection, config: SimConfig) -> Result<Sim, SimError> {
+    pub async fn start(conn: zbus::Connection, mut config: SimConfig) -> Result<Sim, SimError> {
+        config.mtu = config.mtu.clamp(23, 517);
         if let Some(dir) = &config.state_dir {
             std::fs::create_dir_all(dir).map_err(|e| SimError::StateDir(dir.clone(), e))?;
         }

@@ -20,6 +20,9 @@ bluer_test!(
         let locks = locks(&tb);
         let addrs: Vec<_> = locks.iter().map(|l| l.1).collect();
         discover(&adapter, &addrs).await;
+        // RSSI is known only while discovering (bluetoothd drops it when discovery stops).
+        let scanning = adapter.discover_devices().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         for (id, addr, _) in &locks {
             let device = adapter.device(*addr).unwrap();
             let data = device
@@ -38,6 +41,14 @@ bluer_test!(
                 .unwrap()
                 .starts_with("lockgate-"));
         }
+        drop(scanning);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let device = adapter.device(addrs[0]).unwrap();
+        assert_eq!(
+            device.rssi().await.unwrap(),
+            None,
+            "no RSSI once discovery stopped"
+        );
     }
 );
 

@@ -152,6 +152,7 @@ impl Adapter {
         if last {
             let changed = vec![("Discovering", Value::from(false))];
             emit_changed(&self.shared.conn, &self.path(), ADAPTER, changed).await;
+            forget_rssi(&self.shared, self.index).await;
         }
         Ok(())
     }
@@ -297,6 +298,23 @@ impl Adapter {
     #[zbus(property)]
     fn modalias(&self) -> String {
         "usb:v1D6Bp0246d0542".into()
+    }
+}
+
+/// When discovery stops bluetoothd drops the RSSI of every device it had seen.
+async fn forget_rssi(shared: &Arc<Shared>, a: usize) {
+    let cleared: Vec<usize> = {
+        let mut world = shared.world();
+        let devices = &mut world.adapters[a].devices;
+        devices
+            .iter_mut()
+            .filter_map(|(&l, d)| (d.exported && d.rssi.take().is_some()).then_some(l))
+            .collect()
+    };
+    for l in cleared {
+        if let Some(p) = crate::objects::paths(shared, a, l) {
+            super::emit_invalidated(&shared.conn, &p.device, "org.bluez.Device1", &["RSSI"]).await;
+        }
     }
 }
 

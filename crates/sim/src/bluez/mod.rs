@@ -100,6 +100,28 @@ pub async fn emit_changed(
     }
 }
 
+/// Emits `PropertiesChanged` invalidating `names` (bluetoothd's way of saying a property
+/// went away, e.g. RSSI when discovery stops).
+pub async fn emit_invalidated(
+    conn: &zbus::Connection,
+    path: &OwnedObjectPath,
+    iface: &'static str,
+    names: &[&str],
+) {
+    let (Ok(emitter), Ok(name)) = (
+        SignalEmitter::new(conn, path.as_ref()),
+        zbus::names::InterfaceName::try_from(iface),
+    ) else {
+        return;
+    };
+    let map: HashMap<&str, Value<'_>> = HashMap::new();
+    if let Err(e) =
+        zbus::fdo::Properties::properties_changed(&emitter, name, map, names.into()).await
+    {
+        log::debug!("PropertiesChanged on {path}: {e}");
+    }
+}
+
 /// The answer bluetoothd gives for a property an object does not have: bluer (and libdbus
 /// clients generally) read `InvalidArgs` as "absent".
 pub fn absent(name: &str) -> zbus::fdo::Error {

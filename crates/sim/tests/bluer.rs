@@ -221,6 +221,7 @@ bluer_test!(
                     .push_back(locksim::world::ConnectFault::Failed),
                 "link-drop" => faults.drop_link_after_writes = Some(count),
                 "loss" => faults.lose_notifications = count,
+                "slow" => faults.slow_writes = std::time::Duration::from_millis(u64::from(count)),
                 _ => unreachable!(),
             }
         };
@@ -266,6 +267,13 @@ bluer_test!(
             bluer::ErrorKind::Failed
         );
         assert!(!device.is_connected().await.unwrap());
+        // Slow writes: every write now takes at least the injected time.
+        device.connect().await.unwrap();
+        let (rx, _tx) = connect(&device).await;
+        ctl("slow", 80);
+        let started = std::time::Instant::now();
+        rx.write(&[0xC0, 0]).await.unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(80));
         let counters = tb.sim.counters();
         assert_eq!(counters.get("fault.connect"), Some(&2));
         assert_eq!(counters.get("fault.notification_lost"), Some(&1));

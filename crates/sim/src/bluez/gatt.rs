@@ -5,7 +5,7 @@
 
 use super::{absent, emit_changed, BluezError, CCCD_UUID};
 use crate::link::write_rx;
-use crate::world::{NotifyMode, Shared};
+use crate::world::{DeviceState, NotifyMode, Shared};
 use lockgate_wire::gatt::{RX_CHAR_UUID_STR, SERVICE_UUID_STR, TX_CHAR_UUID_STR};
 use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 use std::collections::HashMap;
@@ -82,11 +82,17 @@ impl Characteristic {
         }
     }
 
-    fn connected(&self) -> bool {
-        self.shared.world().adapters[self.adapter]
+    /// Runs `f` on this device's state, under the world lock.
+    fn dev<T>(&self, f: impl FnOnce(&mut DeviceState) -> T) -> T {
+        let mut world = self.shared.world();
+        f(world.adapters[self.adapter]
             .devices
-            .get(&self.lock)
-            .is_some_and(|d| d.connected)
+            .entry(self.lock)
+            .or_default())
+    }
+
+    fn connected(&self) -> bool {
+        self.dev(|d| d.connected)
     }
 
     fn my_path(&self) -> OwnedObjectPath {
@@ -167,11 +173,7 @@ impl Characteristic {
     ) -> Result<(), BluezError> {
         self.require(Role::Rx, true)?;
         let with_response = write_type(&options)?;
-        let acquired = self.shared.world().adapters[self.adapter]
-            .devices
-            .get(&self.lock)
-            .is_some_and(|d| d.write_socket.is_some());
-        if acquired {
+        if self.dev(|d| d.write_socket.is_some()) {
             return Err(BluezError::NotPermitted("Write acquired".into()));
         }
         write_rx(&self.shared, self.adapter, self.lock, &value, with_response).await
@@ -181,26 +183,17 @@ impl Characteristic {
     async fn start_notify(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
         self.require(Role::Tx, false)?;
         let client = header.sender().map(|s| s.to_string()).unwrap_or_default();
-        let first = {
-            let mut world = self.shared.world();
-            let dev = world.adapters[self.adapter]
-                .devices
-                .entry(self.lock)
-                .or_default();
-            match &mut dev.notify {
-                NotifyMode::Acquired(_) => {
-                    return Err(BluezError::NotPermitted("Notify acquired".into()))
-                }
-                NotifyMode::Sessions(clients) => {
-                    clients.insert(client);
-                    false
-                }
-                NotifyMode::Off => {
-                    dev.notify = NotifyMode::Sessions([client].into());
-                    true
-                }
+        let first = self.dev(|dev| match &mut dev.notify {
+            NotifyMode::Acquired(_) => Err(BluezError::NotPermitted("Notify acquired".into())),
+            NotifyMode::Sessions(clients) => {
+                clients.insert(client);
+                Ok(false)
             }
-        };
+            NotifyMode::Off => {
+                dev.notify = NotifyMode::Sessions([client].into());
+                Ok(true)
+            }
+        })?;
         if first {
             self.emit(vec![("Notifying", Value::from(true))]).await;
         }
@@ -210,30 +203,25 @@ impl Characteristic {
     async fn stop_notify(&self, #[zbus(header)] header: Header<'_>) -> Result<(), BluezError> {
         self.require(Role::Tx, false)?;
         let client = header.sender().map(|s| s.to_string()).unwrap_or_default();
-        let change = {
-            let mut world = self.shared.world();
-            let dev = world.adapters[self.adapter]
-                .devices
-                .entry(self.lock)
-                .or_default();
-            match &mut dev.notify {
-                NotifyMode::Acquired(socket) => {
-                    let _ = socket.shutdown(std::net::Shutdown::Both);
-                    dev.notify = NotifyMode::Off;
-                    ("NotifyAcquired", false)
-                }
-                NotifyMode::Sessions(clients) if clients.contains(&client) => {
-                    clients.remove(&client);
-                    if !clients.is_empty() {
-                        return Ok(());
-                    }
-                    dev.notify = NotifyMode::Off;
-                    ("Notifying", false)
-                }
-                _ => return Err(BluezError::Failed("No notify session started".into())),
+        let ended = self.dev(|dev| match &mut dev.notify {
+            NotifyMode::Acquired(socket) => {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+                dev.notify = NotifyMode::Off;
+                Ok(Some("NotifyAcquired"))
             }
-        };
-        self.emit(vec![(change.0, Value::from(change.1))]).await;
+            NotifyMode::Sessions(clients) if clients.contains(&client) => {
+                clients.remove(&client);
+                if clients.is_empty() {
+                    dev.notify = NotifyMode::Off;
+                    return Ok(Some("Notifying"));
+                }
+                Ok(None)
+            }
+            _ => Err(BluezError::Failed("No notify session started".into())),
+        })?;
+        if let Some(property) = ended {
+            self.emit(vec![(property, Value::from(false))]).await;
+        }
         Ok(())
     }
 
@@ -244,17 +232,13 @@ impl Characteristic {
         self.require(Role::Rx, true)?;
         let (ours, theirs) = socket_pair()?;
         let ours = Arc::new(ours);
-        {
-            let mut world = self.shared.world();
-            let dev = world.adapters[self.adapter]
-                .devices
-                .entry(self.lock)
-                .or_default();
-            if dev.write_socket.is_some() {
-                return Err(BluezError::NotPermitted("Write acquired".into()));
+        self.dev(|dev| match dev.write_socket {
+            Some(_) => Err(BluezError::NotPermitted("Write acquired".into())),
+            None => {
+                dev.write_socket = Some(ours.clone());
+                Ok(())
             }
-            dev.write_socket = Some(ours.clone());
-        }
+        })?;
         let ids = (self.shared.clone(), self.adapter, self.lock);
         tokio::spawn(read_writes(ids, ours, self.my_path()));
         self.emit(vec![("WriteAcquired", Value::from(true))]).await;
@@ -268,22 +252,14 @@ impl Characteristic {
         self.require(Role::Tx, true)?;
         let (ours, theirs) = socket_pair()?;
         let ours = Arc::new(ours);
-        {
-            let mut world = self.shared.world();
-            let dev = world.adapters[self.adapter]
-                .devices
-                .entry(self.lock)
-                .or_default();
-            match dev.notify {
-                NotifyMode::Sessions(_) => {
-                    return Err(BluezError::InProgress("In Progress".into()))
-                }
-                NotifyMode::Acquired(_) => {
-                    return Err(BluezError::NotPermitted("Notify acquired".into()))
-                }
-                NotifyMode::Off => dev.notify = NotifyMode::Acquired(ours.clone()),
+        self.dev(|dev| match dev.notify {
+            NotifyMode::Sessions(_) => Err(BluezError::InProgress("In Progress".into())),
+            NotifyMode::Acquired(_) => Err(BluezError::NotPermitted("Notify acquired".into())),
+            NotifyMode::Off => {
+                dev.notify = NotifyMode::Acquired(ours.clone());
+                Ok(())
             }
-        }
+        })?;
         self.emit(vec![("NotifyAcquired", Value::from(true))]).await;
         let ids = (self.shared.clone(), self.adapter, self.lock);
         tokio::spawn(watch_notify_socket(ids, ours, self.my_path()));
@@ -305,11 +281,9 @@ impl Characteristic {
 
     #[zbus(property)]
     fn value(&self) -> Vec<u8> {
-        let world = self.shared.world();
-        let dev = world.adapters[self.adapter].devices.get(&self.lock);
         match self.role {
             Role::Rx => Vec::new(),
-            Role::Tx => dev.map(|d| d.tx_value.clone()).unwrap_or_default(),
+            Role::Tx => self.dev(|d| d.tx_value.clone()),
         }
     }
 
@@ -336,9 +310,7 @@ impl Characteristic {
         if self.role == Role::Rx {
             return Err(absent("Notifying"));
         }
-        let world = self.shared.world();
-        let dev = world.adapters[self.adapter].devices.get(&self.lock);
-        Ok(dev.is_some_and(|d| matches!(&d.notify, NotifyMode::Sessions(c) if !c.is_empty())))
+        Ok(self.dev(|d| matches!(&d.notify, NotifyMode::Sessions(c) if !c.is_empty())))
     }
 
     #[zbus(property)]
@@ -346,9 +318,7 @@ impl Characteristic {
         if self.role == Role::Rx {
             return Err(absent("NotifyAcquired"));
         }
-        let world = self.shared.world();
-        let dev = world.adapters[self.adapter].devices.get(&self.lock);
-        Ok(dev.is_some_and(|d| matches!(d.notify, NotifyMode::Acquired(_))))
+        Ok(self.dev(|d| matches!(d.notify, NotifyMode::Acquired(_))))
     }
 
     #[zbus(property)]
@@ -356,9 +326,7 @@ impl Characteristic {
         if self.role == Role::Tx {
             return Err(absent("WriteAcquired"));
         }
-        let world = self.shared.world();
-        let dev = world.adapters[self.adapter].devices.get(&self.lock);
-        Ok(dev.is_some_and(|d| d.write_socket.is_some()))
+        Ok(self.dev(|d| d.write_socket.is_some()))
     }
 }
 
@@ -420,12 +388,7 @@ async fn watch_notify_socket(
     }
 }
 
-fn release(
-    shared: &Shared,
-    a: usize,
-    l: usize,
-    f: impl FnOnce(&mut crate::world::DeviceState) -> bool,
-) -> bool {
+fn release(shared: &Shared, a: usize, l: usize, f: impl FnOnce(&mut DeviceState) -> bool) -> bool {
     shared.world().adapters[a]
         .devices
         .get_mut(&l)

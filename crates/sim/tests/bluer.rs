@@ -60,10 +60,7 @@ bluer_test!(
         c
     },
     |tb| {
-        let (_session, adapter) = adapter().await;
-        let (id, addr, label) = locks(&tb).remove(0);
-        discover(&adapter, &[addr]).await;
-        let device = adapter.device(addr).unwrap();
+        let (_session, _adapter, device, id, label) = first_lock(&tb).await;
         let (rx, tx) = connect(&device).await;
         let mut link = Link::open(rx, &tx).await;
         tb.sim.shared().world().locks[0]
@@ -83,10 +80,7 @@ bluer_test!(
 
 bluer_test!(frames_also_flow_through_acquired_sockets, fast(1), |tb| {
     use tokio::io::AsyncWriteExt;
-    let (_session, adapter) = adapter().await;
-    let (id, addr, label) = locks(&tb).remove(0);
-    discover(&adapter, &[addr]).await;
-    let device = adapter.device(addr).unwrap();
+    let (_session, _adapter, device, id, label) = first_lock(&tb).await;
     let (rx, tx) = connect(&device).await;
     let mut writer = rx.write_io().await.expect("AcquireWrite");
     let reader = tx.notify_io().await.expect("AcquireNotify");
@@ -184,10 +178,7 @@ bluer_test!(
     powering_the_adapter_off_drops_links_until_it_is_back,
     fast(1),
     |tb| {
-        let (_session, adapter) = adapter().await;
-        let (_, addr, _) = locks(&tb).remove(0);
-        discover(&adapter, &[addr]).await;
-        let device = adapter.device(addr).unwrap();
+        let (_session, adapter, device, _, _) = first_lock(&tb).await;
         device.connect().await.unwrap();
         adapter.set_powered(false).await.unwrap();
         assert!(!adapter.is_powered().await.unwrap());
@@ -204,10 +195,7 @@ bluer_test!(
     injected_faults_surface_as_bluez_errors_and_are_counted,
     fast(1),
     |tb| {
-        let (_session, adapter) = adapter().await;
-        let (id, addr, label) = locks(&tb).remove(0);
-        discover(&adapter, &[addr]).await;
-        let device = adapter.device(addr).unwrap();
+        let (_session, _adapter, device, id, label) = first_lock(&tb).await;
         let ctl = |fault: &str, count: u32| {
             let mut world = tb.sim.shared().world();
             let l = world.lock_index(&id.to_string()).unwrap();
@@ -355,10 +343,7 @@ bluer_test!(
     bluez_rules_for_concurrent_writes_and_notify_sessions,
     fast(1),
     |tb| {
-        let (_session, adapter) = adapter().await;
-        let (_, addr, _) = locks(&tb).remove(0);
-        discover(&adapter, &[addr]).await;
-        let device = adapter.device(addr).unwrap();
+        let (_session, _adapter, device, _, _) = first_lock(&tb).await;
         let (rx, tx) = connect(&device).await;
         // StartNotify twice from one client is fine; the session survives a reconnection.
         let _first = tx.notify().await.unwrap();
@@ -396,10 +381,7 @@ bluer_test!(
         ..SimConfig::default()
     },
     |tb| {
-        let (_session, adapter) = adapter().await;
-        let (_, addr, _) = locks(&tb).remove(0);
-        discover(&adapter, &[addr]).await;
-        let device = adapter.device(addr).unwrap();
+        let (_session, _adapter, device, _, _) = first_lock(&tb).await;
         let started = std::time::Instant::now();
         device.connect().await.unwrap();
         // At least one 30 ms connection interval (an upper bound would be a timed test).

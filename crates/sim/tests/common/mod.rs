@@ -81,6 +81,15 @@ pub async fn discover(adapter: &Adapter, want: &[Address]) {
     }
 }
 
+/// The first lock, discovered: (session, adapter, its device, lock id, label code).
+pub async fn first_lock(tb: &Testbed) -> (Session, Adapter, Device, LockId, String) {
+    let (session, adapter) = adapter().await;
+    let (id, addr, label) = locks(tb).remove(0);
+    discover(&adapter, &[addr]).await;
+    let device = adapter.device(addr).unwrap();
+    (session, adapter, device, id, label)
+}
+
 /// Connects and finds `rx` and `tx`.
 pub async fn connect(device: &Device) -> (Characteristic, Characteristic) {
     device.connect().await.expect("connects");

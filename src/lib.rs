@@ -4,5 +4,7 @@
 //! end-to-end key. This package must never depend on `lockgate-e2e`; `tests/blindness.rs`
 //! enforces that.
 
+pub mod config;
+
 /// The version of this build, as printed by `lockgated --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,169 @@
+//! The configuration: the shipped example parses, defaults are safe, every error names its key
+//! and its file, and the environment overrides the file.
+
+use lockgate::config::{Config, LinkPolicy, Qos, Transport};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/lockgate.toml");
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockgate-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn no_env() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+#[test]
+fn the_shipped_example_parses_with_safe_defaults() {
+    let c = Config::load(Path::new(EXAMPLE), no_env()).unwrap();
+    assert_eq!(c.gateway.id, "pi-hallway");
+    assert_eq!(c.mqtt.transport, Transport::Tls);
+    assert_eq!(c.mqtt.port(), 8883);
+    assert_eq!(c.mqtt.qos, Qos::AtLeastOnce);
+    assert_eq!(c.ble.max_connections, 4);
+    assert_eq!(c.ble.link_policy, LinkPolicy::OnDemand);
+    assert_eq!(c.down_frame_ttl, Duration::from_secs(30));
+    assert_eq!(c.topics().unwrap().base(), "lockgate/pi-hallway");
+    assert_eq!(c.spool_path(), PathBuf::from("/var/lib/lockgate/spool"));
+}
+
+#[test]
+fn a_minimal_file_needs_only_the_gateway_id() {
+    let path = write("minimal.toml", "[gateway]\nid = \"gw1\"\n");
+    let c = Config::load(&path, no_env()).unwrap();
+    assert_eq!(c.mqtt.host, "localhost");
+    assert_eq!(
+        c.mqtt.transport,
+        Transport::Tls,
+        "TLS verification is on by default"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_the_key_and_the_file_named() {
+    let path = write(
+        "typo.toml",
+        "[gateway]\nid = \"gw1\"\n[mqtt]\nhots = \"broker\"\n",
+    );
+    let err = Config::load(&path, no_env()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("typo.toml"), "{text}");
+    assert!(text.contains("hots"), "{text}");
+}
+
+#[test]
+fn wrong_types_and_bad_values_name_their_key() {
+    let cases = [
+        (
+            "[gateway]\nid = \"gw1\"\n[mqtt]\nport = \"eighty\"\n",
+            "mqtt.port",
+        ),
+        ("[gateway]\nid = \"a/b\"\n", "gateway.id"),
+        (
+            "[gateway]\nid = \"gw1\"\n[ble]\nmax_connections = 0\n",
+            "ble.max_connections",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[ble]\nlink_policy = \"sometimes\"\n",
+            "link_policy",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[ble.locks.nothex]\nlink_policy = \"persistent\"\n",
+            "ble.locks.nothex",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\ndown_frame_ttl = \"1h\"\n",
+            "down_frame_ttl",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[mqtt]\nclient_cert = \"/c.pem\"\n",
+            "mqtt.client_cert",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[mqtt]\npassword_file = \"/p\"\n",
+            "mqtt.password_file",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[mqtt]\ntransport = \"plain\"\nca_file = \"/ca.pem\"\n",
+            "mqtt.transport",
+        ),
+        (
+            "[gateway]\nid = \"gw1\"\n[mqtt]\nkeepalive = \"soon\"\n",
+            "keepalive",
+        ),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let path = write(&format!("bad{i}.toml"), text);
+        let err = Config::load(&path, no_env()).unwrap_err().to_string();
+        assert!(err.contains(key), "case {i}: {err}");
+        assert!(err.contains(&format!("bad{i}.toml")), "case {i}: {err}");
+    }
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let env = vec![
+        (
+            "LOCKGATE_MQTT__HOST".to_string(),
+            "broker.example.net".to_string(),
+        ),
+        ("LOCKGATE_BLE__MAX_CONNECTIONS".to_string(), "2".to_string()),
+        ("UNRELATED".to_string(), "x".to_string()),
+    ];
+    let c = Config::load(Path::new(EXAMPLE), env).unwrap();
+    assert_eq!(c.mqtt.host, "broker.example.net");
+    assert_eq!(c.ble.max_connections, 2);
+}
+
+#[test]
+fn per_lock_link_policies_apply_to_their_lock_only() {
+    let path = write(
+        "locks.toml",
+        "[gateway]\nid = \"gw1\"\n[ble.locks.\"0123456789abcdef\"]\nlink_policy = \"persistent\"\n",
+    );
+    let c = Config::load(&path, no_env()).unwrap();
+    let id: lockgate_wire::LockId = "0123456789abcdef".parse().unwrap();
+    let other: lockgate_wire::LockId = "fedcba9876543210".parse().unwrap();
+    assert_eq!(c.link_policy(&id), LinkPolicy::Persistent);
+    assert_eq!(c.link_policy(&other), LinkPolicy::OnDemand);
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let err = Config::load(Path::new("/nonexistent/lockgate.toml"), no_env()).unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("/nonexistent/lockgate.toml: -: no such file"));
+}
+
+#[test]
+fn lockgate_check_config_reports_ok_or_the_error() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["check-config", "--config", EXAMPLE])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok (gateway pi-hallway"));
+    let bad = write(
+        "cli-bad.toml",
+        "[gateway]\nid = \"gw1\"\n[ble]\nmax_connections = 99\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ble.max_connections"));
+}

@@ -5,6 +5,7 @@
 //! enforces that.
 
 pub mod config;
+pub mod scheduler;
 
 /// The version of this build, as printed by `lockgated --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,481 @@
+//! The connection scheduler: which locks get one of the adapter's few link slots, and when
+//! links end. Pure: it takes events and `now` and returns actions; the link actors carry them
+//! out.
+//!
+//! Order of service when slots are short: locks with down-frames waiting (oldest first), then
+//! locks advertising `pending`, then `persistent` locks that are down. An `on_demand` link
+//! with nothing left to do ends after the idle timeout, or at once when another lock is
+//! waiting for its slot. A `persistent` link yields its slot only to down-frames. Failed
+//! connects back off exponentially, with jitter supplied by the caller.
+
+use crate::config::LinkPolicy;
+use lockgate_wire::LockId;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// First retry delay after a failed connect.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A link is not taken away before it has had this long to exchange frames.
+pub const MIN_HOLD: Duration = Duration::from_secs(2);
+
+/// What the scheduler asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start connecting to this lock.
+    Connect(LockId),
+    /// End the link to this lock.
+    Disconnect(LockId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Down,
+    Connecting,
+    Up { since: Instant },
+    Closing,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    policy: LinkPolicy,
+    link: Link,
+    /// Down-frames waiting, and since when the oldest waits.
+    down: Option<(usize, Instant)>,
+    /// Advertising `pending` since.
+    pending: Option<Instant>,
+    last_activity: Instant,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// Why a lock wants a link, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    DownFrames,
+    Pending,
+    Persistent,
+}
+
+impl Slot {
+    fn need(&self) -> Option<(Need, Instant)> {
+        match (self.down, self.pending, self.policy) {
+            (Some((_, since)), _, _) => Some((Need::DownFrames, since)),
+            (None, Some(since), _) => Some((Need::Pending, since)),
+            (None, None, LinkPolicy::Persistent) => Some((Need::Persistent, self.last_activity)),
+            _ => None,
+        }
+    }
+
+    fn occupies(&self) -> bool {
+        !matches!(self.link, Link::Down)
+    }
+}
+
+/// The scheduler of one adapter.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    max: usize,
+    idle_timeout: Duration,
+    locks: BTreeMap<LockId, Slot>,
+}
+
+impl Scheduler {
+    /// A scheduler with `max` slots (at least 1).
+    pub fn new(max: usize, idle_timeout: Duration) -> Self {
+        Scheduler {
+            max: max.max(1),
+            idle_timeout,
+            locks: BTreeMap::new(),
+        }
+    }
+
+    /// A paired lock to serve.
+    pub fn add_lock(&mut self, id: LockId, policy: LinkPolicy, now: Instant) {
+        self.locks.entry(id).or_insert(Slot {
+            policy,
+            link: Link::Down,
+            down: None,
+            pending: None,
+            last_activity: now,
+            failures: 0,
+            retry_at: None,
+        });
+    }
+
+    /// A lock no longer served; returns a disconnect if its link is up.
+    pub fn remove_lock(&mut self, id: &LockId) -> Option<Action> {
+        let slot = self.locks.remove(id)?;
+        slot.occupies().then_some(Action::Disconnect(*id))
+    }
+
+    fn slot(&mut self, id: &LockId) -> Option<&mut Slot> {
+        self.locks.get_mut(id)
+    }
+
+    /// `count` down-frames now wait for `id` (0: none left).
+    pub fn down_frames(&mut self, id: &LockId, count: usize, now: Instant) {
+        if let Some(s) = self.slot(id) {
+            s.down = match (count, s.down) {
+                (0, _) => None,
+                (n, Some((_, since))) => Some((n, since)),
+                (n, None) => Some((n, now)),
+            };
+        }
+    }
+
+    /// The lock's advertisement says whether it has frames for us.
+    pub fn advertised(&mut self, id: &LockId, pending: bool, now: Instant) {
+        if let Some(s) = self.slot(id) {
+            s.pending = match (pending, s.pending) {
+                (false, _) => None,
+                (true, since) => Some(since.unwrap_or(now)),
+            };
+        }
+    }
+
+    /// Frames moved on the link: it is not idle.
+    pub fn activity(&mut self, id: &LockId, now: Instant) {
+        if let Some(s) = self.slot(id) {
+            s.last_activity = now;
+        }
+    }
+
+    /// The link came up.
+    pub fn connected(&mut self, id: &LockId, now: Instant) {
+        if let Some(s) = self.slot(id) {
+            s.link = Link::Up { since: now };
+            s.last_activity = now;
+            s.failures = 0;
+            s.retry_at = None;
+        }
+    }
+
+    /// A connect failed; `jitter` in `[0, 1)` spreads the retries.
+    pub fn connect_failed(&mut self, id: &LockId, now: Instant, jitter: f64) {
+        if let Some(s) = self.slot(id) {
+            s.link = Link::Down;
+            s.failures = s.failures.saturating_add(1);
+            let exp = BACKOFF_BASE.saturating_mul(1 << s.failures.min(16).saturating_sub(1));
+            let delay = exp
+                .min(BACKOFF_MAX)
+                .mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0);
+            s.retry_at = Some(now + delay);
+        }
+    }
+
+    /// The link went down (asked for or not).
+    pub fn disconnected(&mut self, id: &LockId, now: Instant) {
+        if let Some(s) = self.slot(id) {
+            s.link = Link::Down;
+            s.last_activity = now;
+        }
+    }
+
+    /// How many slots are taken.
+    pub fn occupied(&self) -> usize {
+        self.locks.values().filter(|s| s.occupies()).count()
+    }
+
+    /// What to do now.
+    pub fn poll(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = self.end_idle_links(now);
+        let mut waiting = self.waiting(now);
+        let mut free = self.max.saturating_sub(self.occupied());
+        while free > 0 && !waiting.is_empty() {
+            let (id, _) = waiting.remove(0);
+            if let Some(s) = self.slot(&id) {
+                s.link = Link::Connecting;
+            }
+            actions.push(Action::Connect(id));
+            free -= 1;
+        }
+        if let Some(&(_, need)) = waiting.first() {
+            if let Some(victim) = self.victim(need, now) {
+                if let Some(s) = self.slot(&victim) {
+                    s.link = Link::Closing;
+                }
+                actions.push(Action::Disconnect(victim));
+            }
+        }
+        actions
+    }
+
+    /// When `poll` next has something to do on its own (idle timeouts, retries).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let idle = self
+            .locks
+            .values()
+            .filter_map(|s| match (s.link, s.policy) {
+                (Link::Up { .. }, LinkPolicy::OnDemand)
+                    if s.down.is_none() && s.pending.is_none() =>
+                {
+                    Some(s.last_activity + self.idle_timeout)
+                }
+                _ => None,
+            });
+        let retries = self.locks.values().filter_map(|s| s.retry_at);
+        idle.chain(retries).min()
+    }
+
+    fn end_idle_links(&mut self, now: Instant) -> Vec<Action> {
+        let timeout = self.idle_timeout;
+        let mut actions = Vec::new();
+        for (id, s) in &mut self.locks {
+            let idle = s.down.is_none() && s.pending.is_none() && now >= s.last_activity + timeout;
+            if matches!(s.link, Link::Up { .. }) && s.policy == LinkPolicy::OnDemand && idle {
+                s.link = Link::Closing;
+                actions.push(Action::Disconnect(*id));
+            }
+        }
+        actions
+    }
+
+    /// Locks that want a link and may try now, most urgent first.
+    fn waiting(&self, now: Instant) -> Vec<(LockId, Need)> {
+        let mut waiting: Vec<(Need, Instant, LockId)> = self
+            .locks
+            .iter()
+            .filter(|(_, s)| s.link == Link::Down && s.retry_at.is_none_or(|t| now >= t))
+            .filter_map(|(id, s)| s.need().map(|(need, since)| (need, since, *id)))
+            .collect();
+        waiting.sort();
+        waiting
+            .into_iter()
+            .map(|(need, _, id)| (id, need))
+            .collect()
+    }
+
+    /// A link to end so that a lock in need `need` gets its slot: one with no down-frames,
+    /// up for at least `MIN_HOLD`, on-demand before persistent (persistent only for
+    /// down-frames), longest up first.
+    fn victim(&self, need: Need, now: Instant) -> Option<LockId> {
+        self.locks
+            .iter()
+            .filter_map(|(id, s)| match s.link {
+                Link::Up { since }
+                    if s.down.is_none() && s.pending.is_none() && now >= since + MIN_HOLD =>
+                {
+                    let persistent = s.policy == LinkPolicy::Persistent;
+                    let allowed = !persistent || need == Need::DownFrames;
+                    allowed.then_some((persistent, since, *id))
+                }
+                _ => None,
+            })
+            .min()
+            .map(|(_, _, id)| id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(n: u8) -> LockId {
+        LockId::from_bytes([n; 8])
+    }
+
+    fn sched(max: usize, locks: &[(u8, LinkPolicy)], t0: Instant) -> Scheduler {
+        let mut s = Scheduler::new(max, Duration::from_secs(30));
+        for &(n, p) in locks {
+            s.add_lock(id(n), p, t0);
+        }
+        s
+    }
+
+    fn connects(actions: &[Action]) -> Vec<LockId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Connect(id) => Some(*id),
+                Action::Disconnect(_) => None,
+            })
+            .collect()
+    }
+
+    use LinkPolicy::{OnDemand, Persistent};
+
+    #[test]
+    fn down_frames_come_before_pending_before_persistent_links() {
+        let t0 = Instant::now();
+        let mut s = sched(1, &[(1, Persistent), (2, OnDemand), (3, OnDemand)], t0);
+        s.advertised(&id(2), true, t0);
+        s.down_frames(&id(3), 1, t0 + Duration::from_secs(1));
+        assert_eq!(connects(&s.poll(t0)), vec![id(3)]);
+        s.connected(&id(3), t0);
+        s.down_frames(&id(3), 0, t0);
+        s.disconnected(&id(3), t0);
+        assert_eq!(connects(&s.poll(t0)), vec![id(2)]);
+        s.connected(&id(2), t0);
+        s.advertised(&id(2), false, t0);
+        s.disconnected(&id(2), t0);
+        assert_eq!(connects(&s.poll(t0)), vec![id(1)]);
+    }
+
+    #[test]
+    fn an_idle_on_demand_link_ends_after_the_timeout_and_a_persistent_one_does_not() {
+        let t0 = Instant::now();
+        let mut s = sched(4, &[(1, Persistent), (2, OnDemand)], t0);
+        s.down_frames(&id(2), 1, t0);
+        assert_eq!(connects(&s.poll(t0)).len(), 2);
+        s.connected(&id(1), t0);
+        s.connected(&id(2), t0);
+        s.down_frames(&id(2), 0, t0);
+        assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(30)));
+        assert!(s.poll(t0 + Duration::from_secs(29)).is_empty());
+        assert_eq!(
+            s.poll(t0 + Duration::from_secs(30)),
+            vec![Action::Disconnect(id(2))]
+        );
+    }
+
+    #[test]
+    fn a_waiting_lock_takes_the_slot_of_an_idle_link_once_it_has_had_its_turn() {
+        let t0 = Instant::now();
+        let mut s = sched(1, &[(1, OnDemand), (2, OnDemand)], t0);
+        s.down_frames(&id(1), 1, t0);
+        s.poll(t0);
+        s.connected(&id(1), t0);
+        s.down_frames(&id(1), 0, t0);
+        s.down_frames(&id(2), 1, t0);
+        assert!(
+            s.poll(t0 + Duration::from_secs(1)).is_empty(),
+            "MIN_HOLD not over"
+        );
+        let later = t0 + MIN_HOLD;
+        assert_eq!(s.poll(later), vec![Action::Disconnect(id(1))]);
+        s.disconnected(&id(1), later);
+        assert_eq!(s.poll(later), vec![Action::Connect(id(2))]);
+    }
+
+    #[test]
+    fn a_persistent_link_yields_only_to_down_frames() {
+        let t0 = Instant::now();
+        let mut s = sched(1, &[(1, Persistent), (2, OnDemand)], t0);
+        s.poll(t0);
+        s.connected(&id(1), t0);
+        let later = t0 + MIN_HOLD;
+        s.advertised(&id(2), true, later);
+        assert!(
+            s.poll(later).is_empty(),
+            "pending does not evict a persistent link"
+        );
+        s.down_frames(&id(2), 1, later);
+        assert_eq!(s.poll(later), vec![Action::Disconnect(id(1))]);
+    }
+
+    #[test]
+    fn a_link_with_work_left_is_never_taken_away() {
+        let t0 = Instant::now();
+        let mut s = sched(1, &[(1, OnDemand), (2, OnDemand)], t0);
+        s.down_frames(&id(1), 3, t0);
+        s.poll(t0);
+        s.connected(&id(1), t0);
+        s.down_frames(&id(2), 1, t0);
+        assert!(s.poll(t0 + Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn failed_connects_back_off_exponentially_with_jitter() {
+        let t0 = Instant::now();
+        let mut s = sched(1, &[(1, Persistent)], t0);
+        assert_eq!(connects(&s.poll(t0)), vec![id(1)]);
+        s.connect_failed(&id(1), t0, 0.999);
+        assert!(s.poll(t0 + Duration::from_millis(900)).is_empty());
+        assert_eq!(connects(&s.poll(t0 + Duration::from_secs(1))), vec![id(1)]);
+        let t1 = t0 + Duration::from_secs(1);
+        s.connect_failed(&id(1), t1, 0.0);
+        assert_eq!(
+            s.next_deadline(),
+            Some(t1 + Duration::from_secs(1)),
+            "2 s halved by jitter 0"
+        );
+        s.connected(&id(1), t1);
+        s.disconnected(&id(1), t1);
+        assert_eq!(
+            connects(&s.poll(t1)),
+            vec![id(1)],
+            "success resets the backoff"
+        );
+    }
+
+    #[test]
+    fn more_locks_than_slots_are_all_served_in_turn() {
+        let t0 = Instant::now();
+        let all: Vec<(u8, LinkPolicy)> = (1..=6).map(|n| (n, OnDemand)).collect();
+        let mut s = sched(4, &all, t0);
+        for n in 1..=6 {
+            s.down_frames(&id(n), 1, t0 + Duration::from_millis(u64::from(n)));
+        }
+        let mut served = std::collections::BTreeSet::new();
+        let mut now = t0;
+        for _ in 0..20 {
+            now += Duration::from_secs(1);
+            for action in s.poll(now) {
+                match action {
+                    Action::Connect(l) => {
+                        s.connected(&l, now);
+                        s.down_frames(&l, 0, now);
+                        served.insert(l);
+                    }
+                    Action::Disconnect(l) => s.disconnected(&l, now),
+                }
+            }
+        }
+        assert_eq!(served.len(), 6);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Down(u8, usize),
+        Pending(u8, bool),
+        Connected(u8),
+        Failed(u8),
+        Dropped(u8),
+        Tick(u64),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            (0u8..8, 0usize..3).prop_map(|(l, n)| Event::Down(l, n)),
+            (0u8..8, any::<bool>()).prop_map(|(l, p)| Event::Pending(l, p)),
+            (0u8..8).prop_map(Event::Connected),
+            (0u8..8).prop_map(Event::Failed),
+            (0u8..8).prop_map(Event::Dropped),
+            (0u64..40_000).prop_map(Event::Tick),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, the links asked for never exceed the slots, and a lock is only
+        /// asked to connect when it has no link.
+        #[test]
+        fn never_more_links_than_slots(max in 1usize..5, events in proptest::collection::vec(event(), 1..200)) {
+            let t0 = Instant::now();
+            let all: Vec<(u8, LinkPolicy)> = (0..8).map(|n| (n, if n % 3 == 0 { Persistent } else { OnDemand })).collect();
+            let mut s = sched(max, &all, t0);
+            let mut now = t0;
+            let mut up = std::collections::BTreeSet::new();
+            for e in events {
+                match e {
+                    Event::Down(l, n) => s.down_frames(&id(l), n, now),
+                    Event::Pending(l, p) => s.advertised(&id(l), p, now),
+                    Event::Connected(l) => { if up.contains(&id(l)) { s.connected(&id(l), now) } }
+                    Event::Failed(l) => { if up.remove(&id(l)) { s.connect_failed(&id(l), now, 0.5) } }
+                    Event::Dropped(l) => { if up.remove(&id(l)) { s.disconnected(&id(l), now) } }
+                    Event::Tick(ms) => now += Duration::from_millis(ms),
+                }
+                for action in s.poll(now) {
+                    match action {
+                        Action::Connect(l) => prop_assert!(up.insert(l), "connect of a linked lock"),
+                        Action::Disconnect(l) => { up.remove(&l); s.disconnected(&l, now); }
+                    }
+                }
+                prop_assert!(s.occupied() <= max);
+                prop_assert!(up.len() <= max);
+            }
+        }
+    }
+}

@@ -107,19 +107,22 @@ impl serde::Serialize for SessionKey {
 impl<'de> serde::Deserialize<'de> for SessionKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = Zeroizing::new(String::deserialize(d)?);
-        let mut out = [0u8; KEY_LEN];
-        let ok = text.len() == 2 * KEY_LEN
-            && out.iter_mut().enumerate().all(|(i, byte)| {
-                text.get(2 * i..2 * i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .map(|v| *byte = v)
-                    .is_some()
-            });
-        if !ok {
-            return Err(serde::de::Error::custom("a key is 64 hex digits"));
-        }
-        Ok(SessionKey(out))
+        parse_key_hex(&text)
+            .map(SessionKey)
+            .ok_or_else(|| serde::de::Error::custom("a key is 64 hex digits"))
     }
+}
+
+/// Parses a 32-byte key written as 64 hex digits (as durable state stores keys).
+pub fn parse_key_hex(text: &str) -> Option<[u8; KEY_LEN]> {
+    let mut out = [0u8; KEY_LEN];
+    if text.len() != 2 * KEY_LEN || !text.is_ascii() {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// A static X25519 public key.

@@ -25,6 +25,9 @@ pub enum LockError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The system's random number generator failed.
+    #[error("no randomness from the system: {0}")]
+    Random(String),
     /// Its state file is not a valid lock snapshot.
     #[error("lock state {path} is invalid: {reason}; delete it to start the lock afresh")]
     Invalid {
@@ -69,10 +72,7 @@ impl SimLock {
         let identity = LockIdentity::generate(&mut identity_rng);
         let lock_id = identity.lock_id;
         // Challenges and nonces must not be predictable, whatever the seed.
-        let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| LockError::Store {
-            path: PathBuf::from("/dev/urandom"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let rng = ChaCha20Rng::from_rng(OsRng).map_err(|e| LockError::Random(e.to_string()))?;
         let state_file = state_dir.map(|d| d.join(format!("lock-{lock_id}.json")));
         let machine = match state_file.as_deref().map(store::load::<LockSnapshot>) {
             Some(Ok(Some(snapshot))) => restore(config, &snapshot, rng, state_file.as_deref())?,

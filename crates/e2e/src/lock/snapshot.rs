@@ -96,17 +96,6 @@ pub enum RestoreError {
     Invalid(&'static str),
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl<R: RngCore + CryptoRng> LockMachine<R> {
     /// The durable state, with current counters.
     pub fn snapshot(&self) -> LockSnapshot {
@@ -141,7 +130,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             .parse()
             .map_err(|_| RestoreError::Invalid("lock_id"))?;
         let key = StaticSecret::from_bytes(
-            hex32(&s.secret_key).ok_or(RestoreError::Invalid("secret_key"))?,
+            crate::keys::parse_key_hex(&s.secret_key).ok_or(RestoreError::Invalid("secret_key"))?,
         );
         let label = s
             .label_code

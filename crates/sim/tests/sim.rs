@@ -95,6 +95,31 @@ fn the_same_seed_gives_the_same_locks_and_different_seeds_different_ones() {
     assert_ne!(a.lock_id(), next.lock_id());
 }
 
+/// A plain client of the testbed's bus.
+async fn client(tb: &Testbed) -> zbus::Connection {
+    zbus::connection::Builder::address(tb.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Registers the agent at `/test/agent` of `client` with `capability`.
+async fn register_agent(client: &zbus::Connection, capability: &str) {
+    let path = OwnedObjectPath::try_from("/test/agent").unwrap();
+    let manager = Some("org.bluez.AgentManager1");
+    client
+        .call_method(
+            Some("org.bluez"),
+            "/org/bluez",
+            manager,
+            "RegisterAgent",
+            &(path, capability),
+        )
+        .await
+        .unwrap();
+}
+
 async fn managed_objects(
     conn: &zbus::Connection,
 ) -> HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedValue>>> {
@@ -136,11 +161,7 @@ async fn bonds_survive_a_restart_with_a_state_dir() {
         address
     };
     let tb = Testbed::start(config).await.unwrap();
-    let client = zbus::connection::Builder::address(tb.address())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let client = client(&tb).await;
     let objects = managed_objects(&client).await;
     let devices: Vec<_> = objects
         .values()
@@ -160,11 +181,7 @@ async fn bonds_survive_a_restart_with_a_state_dir() {
 #[tokio::test]
 async fn the_control_interface_refuses_unknown_locks_and_faults_with_a_clear_error() {
     let tb = Testbed::start(SimConfig::default()).await.unwrap();
-    let client = zbus::connection::Builder::address(tb.address())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
+    let client = client(&tb).await;
     let call = |method: &'static str, body: (String, String, u32)| {
         let client = client.clone();
         async move {
@@ -283,23 +300,8 @@ async fn a_client_that_leaves_the_bus_loses_its_agent_and_discovery() {
         ..SimConfig::default()
     };
     let tb = Testbed::start(config).await.unwrap();
-    let client = zbus::connection::Builder::address(tb.address())
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    let path = OwnedObjectPath::try_from("/test/agent").unwrap();
-    let manager = Some("org.bluez.AgentManager1");
-    client
-        .call_method(
-            Some("org.bluez"),
-            "/org/bluez",
-            manager,
-            "RegisterAgent",
-            &(path, "KeyboardDisplay"),
-        )
-        .await
-        .unwrap();
+    let client = client(&tb).await;
+    register_agent(&client, "KeyboardDisplay").await;
     let adapter = Some("org.bluez.Adapter1");
     client
         .call_method(
@@ -344,18 +346,7 @@ async fn stopping_releases_every_registered_agent() {
         .build()
         .await
         .unwrap();
-    let path = OwnedObjectPath::try_from("/test/agent").unwrap();
-    let manager = Some("org.bluez.AgentManager1");
-    client
-        .call_method(
-            Some("org.bluez"),
-            "/org/bluez",
-            manager,
-            "RegisterAgent",
-            &(path, "KeyboardOnly"),
-        )
-        .await
-        .unwrap();
+    register_agent(&client, "KeyboardOnly").await;
     tb.sim.shutdown().await;
     assert_eq!(*calls.lock().unwrap(), vec!["Release".to_string()]);
 }

@@ -195,6 +195,11 @@ pub struct AgentReg {
 }
 
 impl AgentReg {
+    /// Whether this is the agent `owner` registered at `path`.
+    pub fn is(&self, owner: &str, path: &str) -> bool {
+        self.owner == owner && self.path == path
+    }
+
     /// Whether it can enter a passkey (the method the lock needs).
     pub fn has_keyboard(&self) -> bool {
         matches!(

@@ -68,9 +68,7 @@ impl AgentManager {
         let owner = owner(&header);
         let mut world = self.shared.world();
         let before = world.agents.len();
-        world
-            .agents
-            .retain(|a| !(a.owner == owner && a.path == agent.as_str()));
+        world.agents.retain(|a| !a.is(&owner, agent.as_str()));
         if world.agents.len() == before {
             return Err(BluezError::DoesNotExist("Does Not Exist".into()));
         }
@@ -84,15 +82,11 @@ impl AgentManager {
     ) -> Result<(), BluezError> {
         let owner = owner(&header);
         let mut world = self.shared.world();
-        if !world
-            .agents
-            .iter()
-            .any(|a| a.owner == owner && a.path == agent.as_str())
-        {
+        if !world.agents.iter().any(|a| a.is(&owner, agent.as_str())) {
             return Err(BluezError::DoesNotExist("Does Not Exist".into()));
         }
         for a in &mut world.agents {
-            a.default = a.owner == owner && a.path == agent.as_str();
+            a.default = a.is(&owner, agent.as_str());
         }
         Ok(())
     }

@@ -220,7 +220,7 @@ impl Default for Spool {
 mod defaults {
     use super::*;
     pub fn down_frame_ttl() -> Duration {
-        Duration::from_secs(30)
+        Duration::from_secs(10)
     }
     pub fn control_socket() -> PathBuf {
         PathBuf::from("/run/lockgate/control.sock")

@@ -29,7 +29,7 @@ fn the_shipped_example_parses_with_safe_defaults() {
     assert_eq!(c.mqtt.qos, Qos::AtLeastOnce);
     assert_eq!(c.ble.max_connections, 4);
     assert_eq!(c.ble.link_policy, LinkPolicy::OnDemand);
-    assert_eq!(c.down_frame_ttl, Duration::from_secs(30));
+    assert_eq!(c.down_frame_ttl, Duration::from_secs(10));
     assert_eq!(c.topics().unwrap().base(), "lockgate/pi-hallway");
     assert_eq!(c.spool_path(), PathBuf::from("/var/lib/lockgate/spool"));
 }

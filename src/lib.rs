@@ -4,6 +4,7 @@
 //! end-to-end key. This package must never depend on `lockgate-e2e`; `tests/blindness.rs`
 //! enforces that.
 
+pub mod atomic;
 pub mod config;
 pub mod scheduler;
 

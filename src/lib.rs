@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod config;
 pub mod control;
+pub mod registry;
 pub mod scheduler;
 
 /// The version of this build, as printed by `lockgated --version`.

@@ -268,18 +268,34 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Reads a request line. A line that is not a request of this version gives the error
-/// response to send back, with the line's `id` when it has one.
-pub fn decode_request(line: &[u8]) -> Result<RequestEnvelope, ResponseEnvelope> {
-    let value: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| ResponseEnvelope::error(None, format!("not a JSON request: {e}")))?;
+/// A line that is not a request this daemon serves; answer it with [`BadRequest::response`].
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{message}")]
+pub struct BadRequest {
+    /// The line's `id`, if it has one.
+    pub id: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl BadRequest {
+    /// The error response to send back.
+    pub fn response(self) -> ResponseEnvelope {
+        ResponseEnvelope::error(self.id, self.message)
+    }
+}
+
+/// Reads a request line of this version.
+pub fn decode_request(line: &[u8]) -> Result<RequestEnvelope, BadRequest> {
+    let bad = |id, message| BadRequest { id, message };
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| bad(None, format!("not a JSON request: {e}")))?;
     let id = value.get("id").and_then(serde_json::Value::as_u64);
     let version = value.get("version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(CONTROL_VERSION)) {
-        return Err(ResponseEnvelope::error(id, version_mismatch(version)));
+        return Err(bad(id, version_mismatch(version)));
     }
-    serde_json::from_value(value)
-        .map_err(|e| ResponseEnvelope::error(id, format!("not a valid request: {e}")))
+    serde_json::from_value(value).map_err(|e| bad(id, format!("not a valid request: {e}")))
 }
 
 /// The error text for a request of an unserved version (`None`: none given).

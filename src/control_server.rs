@@ -300,7 +300,7 @@ async fn serve_client(mut stream: UnixStream, context: Context) {
 async fn answer(line: &[u8], context: &Context) -> ResponseEnvelope {
     let envelope = match decode_request(line) {
         Ok(envelope) => envelope,
-        Err(response) => return response,
+        Err(bad) => return bad.response(),
     };
     let id = Some(envelope.id);
     let (reply, response) = oneshot::channel();

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod config;
 pub mod control;
+pub mod control_client;
 pub mod control_server;
 pub mod registry;
 pub mod scheduler;

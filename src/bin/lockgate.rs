@@ -1,9 +1,15 @@
-//! `lockgate`: the gateway's local admin CLI. In this version: `check-config`.
+//! `lockgate`: the gateway's local admin CLI: `check-config`, and `status`, `locks`,
+//! `locks add`, `locks remove`, which ask the running `lockgated` over its control socket.
 
-use clap::{Parser, Subcommand};
+use anyhow::{anyhow, Context as _};
+use clap::{Args, Parser, Subcommand};
 use lockgate::config::{Config, DEFAULT_PATH};
+use lockgate::control::{Request, Response};
+use lockgate::control_client::{render_locks, render_status, Client, Reply, DEFAULT_SOCKET};
+use lockgate_wire::LockId;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 #[command(
@@ -24,26 +30,146 @@ enum Command {
         #[arg(long, default_value = DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Show the daemon's state.
+    Status {
+        #[command(flatten)]
+        daemon: Daemon,
+    },
+    /// List the paired locks, or add or remove one.
+    Locks {
+        #[command(subcommand)]
+        change: Option<LocksChange>,
+        #[command(flatten)]
+        daemon: Daemon,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocksChange {
+    /// Pair a lock that is bonded and seen in discovery.
+    Add {
+        /// The lock id (16 hex digits).
+        lock: LockId,
+    },
+    /// Remove a paired lock, its bond and its retained topics.
+    Remove {
+        /// The lock id (16 hex digits).
+        lock: LockId,
+    },
+}
+
+/// How to reach the daemon, and how to print its answer.
+#[derive(Args)]
+struct Daemon {
+    /// The control socket; default: `control_socket` of the configuration.
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The configuration naming the control socket.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// Print the daemon's response as it is (one JSON line).
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::CheckConfig { config } => match Config::load(&config, std::env::vars()) {
-            Ok(c) => {
-                let base = c.topics().map(|t| t.base().to_owned()).unwrap_or_default();
-                println!(
-                    "{}: ok (gateway {}, topics under {base}, broker {}:{})",
-                    config.display(),
-                    c.gateway.id,
-                    c.mqtt.host,
-                    c.mqtt.port()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("lockgate: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    let (daemon, request) = match Cli::parse().command {
+        Command::CheckConfig { config } => return check_config(config),
+        Command::Status { daemon } => (daemon, Request::Status),
+        Command::Locks { change, daemon } => {
+            let request = match change {
+                None => Request::Locks,
+                Some(LocksChange::Add { lock }) => Request::LocksAdd { lock },
+                Some(LocksChange::Remove { lock }) => Request::LocksRemove { lock },
+            };
+            (daemon, request)
+        }
+    };
+    match ask(&daemon, request) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lockgate: {e:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn check_config(config: PathBuf) -> ExitCode {
+    match Config::load(&config, std::env::vars()) {
+        Ok(c) => {
+            let base = c.topics().map(|t| t.base().to_owned()).unwrap_or_default();
+            println!(
+                "{}: ok (gateway {}, topics under {base}, broker {}:{})",
+                config.display(),
+                c.gateway.id,
+                c.mqtt.host,
+                c.mqtt.port()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lockgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends `request` to the daemon and prints the answer; exit code 1 for an error answer.
+fn ask(daemon: &Daemon, request: Request) -> anyhow::Result<ExitCode> {
+    let (socket, fallback) = socket_of(daemon);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let reply = runtime
+        .block_on(async {
+            let mut client = Client::connect(&socket).await?;
+            client.request(request.clone()).await
+        })
+        .map_err(|e| match &fallback {
+            Some(why) => anyhow!(
+                "{e}\n(tried the default socket: no --socket was given and the configuration \
+                 could not be read: {why})"
+            ),
+            None => e.into(),
+        })?;
+    Ok(print_reply(daemon.json, &request, &reply))
+}
+
+/// The socket to use and, if it is the fallback, why the configuration did not say.
+fn socket_of(daemon: &Daemon) -> (PathBuf, Option<String>) {
+    if let Some(socket) = &daemon.socket {
+        return (socket.clone(), None);
+    }
+    match Config::load(&daemon.config, std::env::vars()) {
+        Ok(config) => (config.control_socket, None),
+        Err(e) => (PathBuf::from(DEFAULT_SOCKET), Some(e.to_string())),
+    }
+}
+
+fn print_reply(json: bool, request: &Request, reply: &Reply) -> ExitCode {
+    let failed = matches!(reply.response(), Response::Error { .. });
+    if json {
+        println!("{}", reply.line);
+    } else {
+        match (reply.response(), request) {
+            (Response::Status { status }, _) => print!("{}", render_status(status)),
+            (Response::Locks { locks }, _) => print!("{}", render_locks(locks, unix_now())),
+            (Response::Ok, Request::LocksAdd { lock }) => println!("lock {lock} added"),
+            (Response::Ok, Request::LocksRemove { lock }) => println!("lock {lock} removed"),
+            (Response::Ok, _) => println!("ok"),
+            (Response::Error { error }, _) => eprintln!("lockgate: {error}"),
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -317,4 +317,4 @@ pub fn decode_response(line: &[u8]) -> Result<ResponseEnvelope, serde_json::Erro
 
 #[cfg(test)]
 #[path = "control_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -2,10 +2,9 @@
 //! misbehaving peers, and the text `lockgate status` and `lockgate locks` print.
 
 use super::*;
-use crate::control::{BleStatus, MqttStatus, SpoolStatus};
+use crate::control::tests::example_status;
 use crate::control_server::{bind, serve, Handler};
 use lockgate_wire::LockId;
-use std::collections::BTreeMap;
 use tempfile::TempDir;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot};
@@ -89,66 +88,49 @@ async fn no_socket_means_lockgated_is_not_running() {
         .ends_with("is lockgated running? (systemctl status lockgated)"));
 }
 
+/// Asks a raw peer answering `answer` for the status.
+async fn status_answered_with(answer: Option<&'static str>) -> Result<Reply, ClientError> {
+    let (_dir, path) = start_raw(answer).await;
+    let mut client = Client::connect(&path).await.unwrap();
+    client.request(Request::Status).await
+}
+
 #[tokio::test]
 async fn an_error_without_id_is_a_reply() {
     let denied = "{\"version\":1,\"id\":null,\"type\":\"error\",\"error\":\"permission denied\"}\n";
-    let (_dir, path) = start_raw(Some(denied)).await;
-    let mut client = Client::connect(&path).await.unwrap();
-    let reply = client.request(Request::Status).await.unwrap();
+    let reply = status_answered_with(Some(denied)).await.unwrap();
     assert_eq!(reply.envelope.id, None);
     assert_eq!(reply.line, denied.trim_end());
 }
 
 #[tokio::test]
 async fn an_answer_to_another_request_is_a_protocol_error() {
-    let (_dir, path) = start_raw(Some("{\"version\":1,\"id\":9,\"type\":\"ok\"}\n")).await;
-    let mut client = Client::connect(&path).await.unwrap();
-    let err = client.request(Request::Status).await.unwrap_err();
+    let other = "{\"version\":1,\"id\":9,\"type\":\"ok\"}\n";
+    let err = status_answered_with(Some(other)).await.unwrap_err();
     assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
     assert!(err.to_string().contains("request 9, not 1"), "{err}");
 }
 
 #[tokio::test]
 async fn an_answer_that_is_not_a_response_is_a_protocol_error() {
-    let (_dir, path) = start_raw(Some("{\"type\":\"ok\"}\n")).await;
-    let mut client = Client::connect(&path).await.unwrap();
-    let err = client.request(Request::Status).await.unwrap_err();
+    let err = status_answered_with(Some("{\"type\":\"ok\"}\n"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn hanging_up_without_an_answer_is_reported() {
-    let (_dir, path) = start_raw(None).await;
-    let mut client = Client::connect(&path).await.unwrap();
-    let err = client.request(Request::Status).await.unwrap_err();
+    let err = status_answered_with(None).await.unwrap_err();
     assert!(matches!(err, ClientError::Closed { .. }), "{err}");
     assert!(err.to_string().contains("journalctl -u lockgated"));
 }
 
 fn status() -> StatusReport {
-    StatusReport {
-        version: "0.1.0".into(),
-        gateway_id: "pi-hallway".into(),
-        uptime_s: 3725,
-        mqtt: MqttStatus {
-            connected: false,
-            broker: "mqtt.example.net:8883".into(),
-            last_error: Some("connection refused\u{1b}[2J".into()),
-        },
-        ble: BleStatus {
-            adapter: "hci0".into(),
-            powered: true,
-            links: 1,
-            max_connections: 4,
-        },
-        spool: SpoolStatus {
-            frames: 2,
-            bytes: 300,
-            dropped: 0,
-        },
-        counters: BTreeMap::from([("up_frames".into(), 120), ("down_written".into(), 7)]),
-        pairing_open: false,
-    }
+    let mut status = example_status();
+    status.uptime_s = 3725;
+    status.mqtt.last_error = Some("connection refused\u{1b}[2J".into());
+    status
 }
 
 #[test]
@@ -163,8 +145,8 @@ ble:              hci0 powered, 1 of 4 links
 spool:            2 frames, 300 bytes, 0 dropped
 pairing:          closed
 counters:
-  down_written:  7
-  up_frames:     120
+  down_frames:  118
+  up_frames:    120
 ";
     assert_eq!(render_status(&status()), expected);
 }

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 const LOCK: LockId = LockId([0x4c, 0x47, 0, 0, 0, 0, 0, 1]);
 
-fn status_report() -> StatusReport {
+/// A status with every field set; other tests start from it.
+pub(crate) fn example_status() -> StatusReport {
     StatusReport {
         version: "0.1.0".into(),
         gateway_id: "pi-hallway".into(),
@@ -76,7 +77,7 @@ fn every_response_round_trips_as_one_line() {
     round_trip(ResponseEnvelope::new(
         Some(1),
         Response::Status {
-            status: status_report(),
+            status: example_status(),
         },
     ));
     round_trip(ResponseEnvelope::new(

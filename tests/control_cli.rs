@@ -1,13 +1,10 @@
 //! The `lockgate` CLI (`status`, `locks`, `locks add`, `locks remove`) run as a process
 //! against the real control server with a fake daemon behind it, on a temporary socket.
 
-use lockgate::control::{
-    BleStatus, LockReport, MqttStatus, Request, Response, ResponseEnvelope, SpoolStatus,
-    StatusReport,
-};
+use lockgate::control::{LockReport, Request, Response, ResponseEnvelope, StatusReport};
 use lockgate::control_server::{bind, serve};
 use lockgate_wire::LockId;
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tempfile::TempDir;
@@ -18,29 +15,15 @@ use tokio_util::sync::CancellationToken;
 const FRONT: &str = "4c47000000000001";
 
 fn canned_status() -> StatusReport {
-    StatusReport {
-        version: "0.1.0".into(),
-        gateway_id: "pi-hallway".into(),
-        uptime_s: 3600,
-        mqtt: MqttStatus {
-            connected: true,
-            broker: "mqtt.example.net:8883".into(),
-            last_error: None,
-        },
-        ble: BleStatus {
-            adapter: "hci0".into(),
-            powered: true,
-            links: 1,
-            max_connections: 4,
-        },
-        spool: SpoolStatus {
-            frames: 0,
-            bytes: 0,
-            dropped: 0,
-        },
-        counters: BTreeMap::from([("up_frames".into(), 120)]),
-        pairing_open: false,
-    }
+    let status = json!({
+        "version": "0.1.0", "gateway_id": "pi-hallway", "uptime_s": 3600,
+        "mqtt": {"connected": true, "broker": "mqtt.example.net:8883", "last_error": null},
+        "ble": {"adapter": "hci0", "powered": true, "links": 1, "max_connections": 4},
+        "spool": {"frames": 0, "bytes": 0, "dropped": 0},
+        "counters": {"up_frames": 120},
+        "pairing_open": false,
+    });
+    serde_json::from_value(status).unwrap()
 }
 
 fn canned_lock() -> LockReport {

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod scheduler;
+pub mod spool;
 
 /// The version of this build, as printed by `lockgated --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -790,3 +790,8 @@ proptest! {
         prop_assert!(seq >= good);
     }
 }
+
+#[test]
+fn an_index_entry_takes_24_bytes() {
+    assert_eq!(std::mem::size_of::<index::Entry>(), 24);
+}

@@ -29,13 +29,18 @@ fn timed_runs(spool: &mut Spool, iters: u64, mut step: impl FnMut(&mut Spool)) -
         let start = Instant::now();
         (0..run).for_each(|_| step(spool));
         total += start.elapsed();
-        while let Some(seq) = spool.first_unacked() {
-            spool.ack(seq);
-        }
-        spool.flush().unwrap();
+        ack_all_and_flush(spool);
         left -= run;
     }
     total
+}
+
+/// Acknowledges every live frame and flushes, so that the segments are removed.
+fn ack_all_and_flush(spool: &mut Spool) {
+    while let Some(seq) = spool.first_unacked() {
+        spool.ack(seq);
+    }
+    spool.flush().unwrap();
 }
 
 fn append(c: &mut Criterion) {
@@ -75,10 +80,7 @@ fn timed_flushes(spool: &mut Spool, iters: u64, appends: usize, ack: bool) -> Du
         spool.flush().unwrap();
         total += start.elapsed();
         if !ack {
-            while let Some(seq) = spool.first_unacked() {
-                spool.ack(seq);
-            }
-            spool.flush().unwrap();
+            ack_all_and_flush(spool);
         }
     }
     total

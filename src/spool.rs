@@ -73,6 +73,7 @@ impl From<&crate::config::Spool> for SpoolLimits {
 /// One spooled up-frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Its place in the spool: seqs increase with every append, across restarts.
     pub seq: u64,
     /// The lock the frame came from.
     pub lock: LockId,

@@ -32,6 +32,19 @@ fn append_frames(spool: &mut Spool, count: u64, len: usize) -> Vec<u64> {
         .collect()
 }
 
+/// A spool in `dir` holding `count` frames of `len` bytes (see [`append_frames`]).
+fn spool_with_frames(dir: &TempDir, count: u64, len: usize) -> Spool {
+    let mut spool = open(dir);
+    append_frames(&mut spool, count, len);
+    spool
+}
+
+/// Drops `spool` without flushing (as a crash of the process would) and opens it again.
+fn reopen(spool: Spool, dir: &TempDir) -> Spool {
+    drop(spool);
+    open(dir)
+}
+
 /// Every live record, in order, read back through `next_after` and `get`.
 fn live(spool: &mut Spool) -> Vec<Record> {
     let mut records = Vec::new();
@@ -89,9 +102,7 @@ fn frames_come_back_in_order_with_their_locks_after_reopen() {
     let seqs = append_frames(&mut spool, 5, 40);
     assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
     spool.flush().unwrap();
-    drop(spool);
-
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     let records = live(&mut spool);
     assert_eq!(records.len(), 5);
     for (i, record) in records.iter().enumerate() {
@@ -107,25 +118,19 @@ fn frames_come_back_in_order_with_their_locks_after_reopen() {
 #[test]
 fn unflushed_frames_survive_a_crash_of_the_process() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
-    drop(spool); // no flush: the page cache still holds the writes
-
-    let mut spool = open(&dir);
+    let spool = spool_with_frames(&dir, 3, 10);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(live_seqs(&mut spool), vec![0, 1, 2]);
 }
 
 #[test]
 fn acked_frames_do_not_come_back_after_flush_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 4, 10);
+    let mut spool = spool_with_frames(&dir, 4, 10);
     spool.ack(0);
     spool.ack(1);
     spool.flush().unwrap();
-    drop(spool);
-
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(live_seqs(&mut spool), vec![2, 3]);
     assert_eq!(spool.stats().recovered, 2);
 }
@@ -133,37 +138,30 @@ fn acked_frames_do_not_come_back_after_flush_and_reopen() {
 #[test]
 fn unflushed_acks_come_back_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
+    let mut spool = spool_with_frames(&dir, 3, 10);
     spool.flush().unwrap();
     spool.ack(0);
     spool.ack(1);
-    drop(spool);
-
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(live_seqs(&mut spool), vec![0, 1, 2]);
 }
 
 #[test]
 fn acks_past_the_first_unacked_frame_come_back_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 4, 10);
+    let mut spool = spool_with_frames(&dir, 4, 10);
     spool.ack(1);
     spool.ack(3);
     spool.flush().unwrap();
     assert_eq!(live_seqs(&mut spool), vec![0, 2]);
-    drop(spool);
-
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(live_seqs(&mut spool), vec![0, 1, 2, 3]);
 }
 
 #[test]
 fn out_of_order_acks_advance_first_unacked_when_the_gap_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 5, 10);
+    let mut spool = spool_with_frames(&dir, 5, 10);
     spool.ack(2);
     spool.ack(4);
     assert_eq!(spool.first_unacked(), Some(0));
@@ -182,8 +180,7 @@ fn out_of_order_acks_advance_first_unacked_when_the_gap_closes() {
 #[test]
 fn duplicate_and_unknown_acks_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
+    let mut spool = spool_with_frames(&dir, 3, 10);
     spool.ack(1);
     spool.ack(1);
     spool.ack(99);
@@ -225,19 +222,15 @@ fn next_after_skips_acked_seqs_and_ends_after_the_last() {
 #[test]
 fn seqs_keep_increasing_across_reopen_even_when_all_was_acked() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
+    let mut spool = spool_with_frames(&dir, 3, 10);
     for seq in 0..3 {
         spool.ack(seq);
     }
     spool.flush().unwrap();
-    drop(spool);
-
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(segment_files(dir.path()), Vec::<String>::new());
     assert_eq!(spool.append(lock(1), b"next").unwrap(), 3);
-    drop(spool);
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(spool.append(lock(1), b"after").unwrap(), 4);
 }
 
@@ -307,8 +300,7 @@ fn dropped_frames_do_not_come_back_after_flush_and_reopen() {
 #[test]
 fn lower_limits_at_open_drop_the_oldest_and_report_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 10, 10);
+    let spool = spool_with_frames(&dir, 10, 10);
     drop(spool);
     let limits = SpoolLimits {
         max_frames: 4,
@@ -401,9 +393,7 @@ fn fully_acked_segments_are_deleted_at_flush_and_the_current_one_is_kept() {
         segment_files(dir.path()),
         [format::segment_name(2 * per_segment)]
     );
-    drop(spool);
-
-    let spool = open(&dir);
+    let spool = reopen(spool, &dir);
     assert_eq!(segment_files(dir.path()), Vec::<String>::new());
     assert_eq!(spool.segment_count(), 0);
 }
@@ -411,10 +401,8 @@ fn fully_acked_segments_are_deleted_at_flush_and_the_current_one_is_kept() {
 #[test]
 fn each_open_starts_a_new_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 2, 10);
-    drop(spool);
-    let mut spool = open(&dir);
+    let spool = spool_with_frames(&dir, 2, 10);
+    let mut spool = reopen(spool, &dir);
     spool.append(lock(1), b"x").unwrap();
     let expected = [0, 2].map(format::segment_name);
     assert_eq!(segment_files(dir.path()), expected);
@@ -424,8 +412,7 @@ fn each_open_starts_a_new_segment() {
 #[test]
 fn a_torn_tail_is_cut_off_and_the_rest_replays() {
     let source = tempfile::tempdir().unwrap();
-    let mut spool = open(&source);
-    append_frames(&mut spool, 3, 10);
+    let spool = spool_with_frames(&source, 3, 10);
     drop(spool);
     let whole = fs::read(only_segment(source.path())).unwrap();
     let two = 2 * record_len(10);
@@ -453,8 +440,7 @@ fn a_torn_tail_is_cut_off_and_the_rest_replays() {
 #[test]
 fn a_flipped_bit_anywhere_keeps_exactly_the_records_before_it() {
     let source = tempfile::tempdir().unwrap();
-    let mut spool = open(&source);
-    append_frames(&mut spool, 3, 12);
+    let spool = spool_with_frames(&source, 3, 12);
     drop(spool);
     let whole = fs::read(only_segment(source.path())).unwrap();
     for at in 0..whole.len() {
@@ -500,8 +486,7 @@ fn a_corrupt_record_in_an_older_segment_loses_only_the_rest_of_that_segment() {
 #[test]
 fn a_seq_out_of_order_ends_its_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 2, 10);
+    let spool = spool_with_frames(&dir, 2, 10);
     drop(spool);
     let path = only_segment(dir.path());
     let mut bytes = fs::read(&path).unwrap();
@@ -518,8 +503,7 @@ fn a_seq_out_of_order_ends_its_segment() {
 #[test]
 fn a_record_damaged_after_open_reads_as_none_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
+    let mut spool = spool_with_frames(&dir, 3, 10);
     flip_bit(&only_segment(dir.path()), record_len(10) + 20);
     assert_eq!(spool.get(1).unwrap(), None);
     assert_eq!(spool.stats().corrupt_records, 1);
@@ -551,8 +535,7 @@ fn garbage_and_foreign_files_never_stop_open() {
     assert_eq!(spool.stats().corrupt_records, 2);
     assert_eq!(spool.append(lock(1), b"ok").unwrap(), 0);
     spool.flush().unwrap();
-    drop(spool);
-    let mut spool = open(&dir);
+    let mut spool = reopen(spool, &dir);
     assert_eq!(live_seqs(&mut spool), vec![0]);
     for name in foreign.iter().chain(&["0000000000000009.seg"]) {
         assert!(d.join(name).exists(), "{name}");
@@ -562,8 +545,7 @@ fn garbage_and_foreign_files_never_stop_open() {
 #[test]
 fn a_damaged_cursor_replays_everything_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 3, 10);
+    let mut spool = spool_with_frames(&dir, 3, 10);
     spool.ack(0);
     spool.ack(1);
     spool.flush().unwrap();
@@ -578,8 +560,7 @@ fn a_damaged_cursor_replays_everything_on_disk() {
 #[test]
 fn a_missing_cursor_replays_everything_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut spool = open(&dir);
-    append_frames(&mut spool, 2, 10);
+    let mut spool = spool_with_frames(&dir, 2, 10);
     spool.ack(0);
     spool.flush().unwrap();
     drop(spool);

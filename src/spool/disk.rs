@@ -74,6 +74,8 @@ impl Segments {
             source: ErrorKind::NotFound.into(),
         })?;
         if let Err(source) = segment.file.write_all_at(record, offset) {
+            // Best effort: a torn record left behind ends this segment at the next open, and
+            // nothing more is written to it.
             let _ = segment.file.set_len(offset);
             self.current = None;
             let path = segment_path(&self.dir, base);

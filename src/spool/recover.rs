@@ -51,20 +51,7 @@ pub(super) fn recover(
         };
         let scan = scan_segment(&file, first_new, &mut on_record).map_err(read_err)?;
         if scan.cut > 0 {
-            log::warn!(
-                "spool: cut {} damaged bytes off the end of {}",
-                scan.cut,
-                path.display()
-            );
-            stats.truncated_bytes += scan.cut;
-            stats.corrupt_records += 1;
-            if i + 1 == bases.len() {
-                let write_err = |source| SpoolError::Write {
-                    path: path.clone(),
-                    source,
-                };
-                file.set_len(scan.valid_len).map_err(write_err)?;
-            }
+            cut_tail(&file, &path, &scan, i + 1 == bases.len(), stats)?;
         }
         match scan.last_seq {
             Some(last) => {
@@ -94,6 +81,32 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, SpoolError> {
     }
     bases.sort_unstable();
     Ok(bases)
+}
+
+/// Counts a segment's bad tail, and truncates the file when it is the last segment (the
+/// others are left whole, and removed once acknowledged).
+fn cut_tail(
+    file: &File,
+    path: &Path,
+    scan: &Scan,
+    last: bool,
+    stats: &mut SpoolStats,
+) -> Result<(), SpoolError> {
+    log::warn!(
+        "spool: cut {} damaged bytes off the end of {}",
+        scan.cut,
+        path.display()
+    );
+    stats.truncated_bytes += scan.cut;
+    stats.corrupt_records += 1;
+    if !last {
+        return Ok(());
+    }
+    file.set_len(scan.valid_len)
+        .map_err(|source| SpoolError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn remove_empty(path: &Path) -> Result<(), SpoolError> {

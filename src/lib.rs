@@ -11,6 +11,7 @@ pub mod control_client;
 pub mod control_server;
 pub mod registry;
 pub mod scheduler;
+pub mod spool;
 
 /// The version of this build, as printed by `lockgated --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -202,8 +202,11 @@ impl Scheduler {
         actions
     }
 
-    /// When `poll` next has something to do on its own (idle timeouts, retries).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When `poll` next has something to do on its own after `now` (idle timeouts, retries
+    /// still ahead). A retry time already passed is not a deadline: the lock is served at the
+    /// next `poll` if it still needs a link, and must not make a caller's timer fire at once
+    /// forever when it does not.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let idle = self
             .locks
             .values()
@@ -215,7 +218,10 @@ impl Scheduler {
                 }
                 _ => None,
             });
-        let retries = self.locks.values().filter_map(|s| s.retry_at);
+        let retries = self
+            .locks
+            .values()
+            .filter_map(|s| s.retry_at.filter(|&t| t > now));
         idle.chain(retries).min()
     }
 

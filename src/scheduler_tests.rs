@@ -53,7 +53,7 @@ fn an_idle_on_demand_link_ends_after_the_timeout_and_a_persistent_one_does_not()
     s.connected(&id(1), t0);
     s.connected(&id(2), t0);
     s.down_frames(&id(2), 0, t0);
-    assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(30)));
     assert!(s.poll(t0 + Duration::from_secs(29)).is_empty());
     assert_eq!(
         s.poll(t0 + Duration::from_secs(30)),
@@ -118,9 +118,14 @@ fn failed_connects_back_off_exponentially_with_jitter() {
     let t1 = t0 + Duration::from_secs(1);
     s.connect_failed(&id(1), t1, 0.0);
     assert_eq!(
-        s.next_deadline(),
+        s.next_deadline(t1),
         Some(t1 + Duration::from_secs(1)),
         "2 s halved by jitter 0"
+    );
+    assert_eq!(
+        s.next_deadline(t1 + Duration::from_secs(1)),
+        None,
+        "a retry time that has come is no longer a deadline"
     );
     s.connected(&id(1), t1);
     s.disconnected(&id(1), t1);

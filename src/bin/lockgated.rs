@@ -1,17 +1,77 @@
-//! `lockgated`: the gateway daemon. In this version it only reports its version.
+//! `lockgated`: the gateway daemon. Loads the configuration, sets up logging, and runs the
+//! daemon until SIGTERM or SIGINT.
 
+use anyhow::Context;
+use clap::Parser;
+use lockgate::config::{Config, DEFAULT_PATH};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "lockgated",
+    version,
+    about = "lockgated: the blind BLE-to-MQTT relay for end-to-end-encrypted smart locks"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, default_value = DEFAULT_PATH)]
+    config: PathBuf,
+}
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        None | Some("--version") | Some("-V") => {
-            println!("lockgated {}", lockgate::VERSION);
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("lockgated: unknown argument {other:?}; try --version");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    lockgate::logging::init(lockgate::logging::level_from_env());
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("lockgated: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config, std::env::vars())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = watch_signals(shutdown.clone(), cli.config.clone())?;
+        let result = lockgate::daemon::run(config, shutdown).await;
+        signals.abort();
+        Ok(result?)
+    })
+}
+
+/// SIGTERM and SIGINT stop the daemon; SIGHUP checks the configuration again.
+fn watch_signals(
+    shutdown: CancellationToken,
+    config: PathBuf,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match Config::load(&config, std::env::vars()) {
+                    Ok(_) => log::warn!(
+                        "SIGHUP: {} is valid; this version applies changes at restart \
+                         (systemctl restart lockgated)",
+                        config.display()
+                    ),
+                    Err(e) => log::error!("SIGHUP: {e}; keeping the running configuration"),
+                },
+            }
+        }
+        shutdown.cancel();
+    }))
 }

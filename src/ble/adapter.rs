@@ -1,0 +1,218 @@
+//! The adapter task: finds the Bluetooth adapter (by name, or BlueZ's default), waits for it
+//! to be present and powered, discovers with the lockgate service filter, and reports
+//! lockgate advertisements. When the adapter is powered off or vanishes it reports that,
+//! and waits for it again. It also carries out the adapter-wide commands: a power cycle and
+//! removing a device's bond.
+
+use super::{AdapterCmd, BleEvent};
+use crate::backoff::Backoff;
+use bluer::{Adapter, AdapterEvent, AdapterProperty, Address, DiscoveryFilter, Session};
+use futures_util::StreamExt;
+use lockgate_wire::adv::{Advertisement, COMPANY_ID};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long the adapter stays off in a power cycle.
+pub const POWER_CYCLE_OFF: Duration = Duration::from_secs(1);
+
+/// Runs until `shutdown`.
+pub async fn run(
+    name: Option<String>,
+    events: mpsc::Sender<BleEvent>,
+    mut cmds: mpsc::Receiver<AdapterCmd>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+    loop {
+        let outcome = match Session::new().await {
+            Ok(session) => watch(&session, name.as_deref(), &events, &mut cmds, &shutdown).await,
+            Err(e) => Err(format!("cannot reach BlueZ on the system bus: {e}")),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(reason) => {
+                if events.send(BleEvent::AdapterDown { reason }).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let delay = backoff.next_delay();
+        if wait_refusing(delay, &mut cmds, &shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps `delay`, refusing commands meanwhile; true when shut down.
+async fn wait_refusing(
+    delay: Duration,
+    cmds: &mut mpsc::Receiver<AdapterCmd>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return false,
+            () = shutdown.cancelled() => return true,
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => cmd.refuse("the Bluetooth adapter is not available"),
+                None => return true,
+            },
+        }
+    }
+}
+
+async fn find(session: &Session, name: Option<&str>) -> Result<Adapter, String> {
+    let adapter = match name {
+        Some(name) => session.adapter(name).map_err(|e| e.to_string())?,
+        None => session
+            .default_adapter()
+            .await
+            .map_err(|e| format!("no Bluetooth adapter: {e}"))?,
+    };
+    // Building the handle does not check that the adapter exists; asking it something does.
+    adapter
+        .is_powered()
+        .await
+        .map_err(|e| format!("adapter {}: {e}", adapter.name()))?;
+    Ok(adapter)
+}
+
+/// Serves one adapter while it is present and powered. `Ok` only on shutdown.
+async fn watch(
+    session: &Session,
+    name: Option<&str>,
+    events: &mpsc::Sender<BleEvent>,
+    cmds: &mut mpsc::Receiver<AdapterCmd>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let adapter = find(session, name).await?;
+    let mut adapter_events = adapter.events().await.map_err(|e| e.to_string())?;
+    if !adapter.is_powered().await.map_err(|e| e.to_string())? {
+        let reason = format!("adapter {} is powered off", adapter.name());
+        let _ = events.send(BleEvent::AdapterDown { reason }).await;
+        wait_powered(&mut adapter_events, cmds, shutdown).await?;
+    }
+    let filter = DiscoveryFilter {
+        uuids: [bluer::Uuid::from_u128(lockgate_wire::gatt::SERVICE_UUID)].into(),
+        transport: bluer::DiscoveryTransport::Le,
+        ..Default::default()
+    };
+    adapter
+        .set_discovery_filter(filter)
+        .await
+        .map_err(|e| format!("discovery filter: {e}"))?;
+    let mut discovery = adapter
+        .discover_devices_with_changes()
+        .await
+        .map_err(|e| format!("starting discovery: {e}"))?;
+    log::info!("ble: adapter {} ready, discovering", adapter.name());
+    if events
+        .send(BleEvent::AdapterUp(adapter.clone()))
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            event = discovery.next() => match event {
+                Some(AdapterEvent::DeviceAdded(addr)) => {
+                    if let Some(advert) = advertisement(&adapter, addr).await {
+                        if events.send(advert).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => return Err(format!("adapter {}: discovery ended", adapter.name())),
+            },
+            event = adapter_events.next() => match event {
+                Some(AdapterEvent::PropertyChanged(AdapterProperty::Powered(false))) => {
+                    return Err(format!("adapter {} was powered off", adapter.name()));
+                }
+                Some(_) => {}
+                None => return Err(format!("adapter {} was removed", adapter.name())),
+            },
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => carry_out(&adapter, cmd).await,
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+async fn wait_powered(
+    adapter_events: &mut (impl futures_util::Stream<Item = AdapterEvent> + Unpin),
+    cmds: &mut mpsc::Receiver<AdapterCmd>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Err("shutting down".into()),
+            event = adapter_events.next() => match event {
+                Some(AdapterEvent::PropertyChanged(AdapterProperty::Powered(true))) => return Ok(()),
+                Some(_) => {}
+                None => return Err("the adapter was removed".into()),
+            },
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => cmd.refuse("the Bluetooth adapter is powered off"),
+                None => return Err("shutting down".into()),
+            },
+        }
+    }
+}
+
+async fn carry_out(adapter: &Adapter, cmd: AdapterCmd) {
+    match cmd {
+        AdapterCmd::PowerCycle => {
+            log::warn!("ble: power-cycling adapter {}", adapter.name());
+            if let Err(e) = adapter.set_powered(false).await {
+                log::error!("ble: powering {} off: {e}", adapter.name());
+                return;
+            }
+            tokio::time::sleep(POWER_CYCLE_OFF).await;
+            if let Err(e) = adapter.set_powered(true).await {
+                log::error!("ble: powering {} on: {e}", adapter.name());
+            }
+        }
+        AdapterCmd::RemoveDevice { address, reply } => {
+            let result = adapter
+                .remove_device(address)
+                .await
+                .map_err(|e| format!("removing the bond of {address}: {e}"));
+            let _ = reply.send(result);
+        }
+        AdapterCmd::IsBonded { address, reply } => {
+            let result = match adapter.device(address) {
+                Ok(device) => device.is_paired().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// The lockgate advertisement of device `addr`, if it has one.
+async fn advertisement(adapter: &Adapter, addr: Address) -> Option<BleEvent> {
+    let device = adapter.device(addr).ok()?;
+    let data = device.manufacturer_data().await.ok()??;
+    let payload = data.get(&COMPANY_ID)?;
+    let adv = match Advertisement::decode(COMPANY_ID, payload) {
+        Ok(adv) => adv,
+        Err(e) => {
+            log::debug!("ble: {addr}: not a lockgate advertisement: {e}");
+            return None;
+        }
+    };
+    let rssi = device.rssi().await.ok().flatten();
+    Some(BleEvent::Advert {
+        lock: adv.lock_id,
+        address: addr,
+        rssi,
+        flags: adv.flags,
+    })
+}

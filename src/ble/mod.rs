@@ -1,0 +1,68 @@
+//! The BLE side of the gateway (docs/GATEWAY.md §2): the adapter task ([`adapter`]) and one
+//! link actor per paired lock ([`link`]). The manager decides; these carry out.
+
+pub mod adapter;
+pub mod link;
+
+use bluer::Address;
+use lockgate_wire::{AdvFlags, LockId};
+use tokio::sync::oneshot;
+
+/// What the adapter task reports.
+#[derive(Debug)]
+pub enum BleEvent {
+    /// The adapter is present and powered, discovery runs.
+    AdapterUp(bluer::Adapter),
+    /// The adapter is gone or off; links are down.
+    AdapterDown {
+        /// Why.
+        reason: String,
+    },
+    /// A lockgate advertisement (or a property change of a device that has one).
+    Advert {
+        /// The advertising lock.
+        lock: LockId,
+        /// Its address.
+        address: Address,
+        /// Signal strength; `None` when BlueZ knows the device but does not hear it now.
+        rssi: Option<i16>,
+        /// Its flags.
+        flags: AdvFlags,
+    },
+}
+
+/// What the adapter task is asked to do.
+#[derive(Debug)]
+pub enum AdapterCmd {
+    /// Power the adapter off and on again (it seems wedged).
+    PowerCycle,
+    /// Remove a device and its bond.
+    RemoveDevice {
+        /// The device.
+        address: Address,
+        /// The outcome.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Whether a device is bonded.
+    IsBonded {
+        /// The device.
+        address: Address,
+        /// The answer.
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+}
+
+impl AdapterCmd {
+    /// Answers the command with an error: the adapter cannot carry it out now.
+    pub fn refuse(self, why: &str) {
+        match self {
+            AdapterCmd::PowerCycle => {}
+            AdapterCmd::RemoveDevice { reply, .. } => {
+                let _ = reply.send(Err(why.to_string()));
+            }
+            AdapterCmd::IsBonded { reply, .. } => {
+                let _ = reply.send(Err(why.to_string()));
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Where the daemon's log goes: the systemd journal when it runs under systemd (its stderr is
+//! the journal stream), else stderr with a timestamp. The level comes from `LOCKGATE_LOG`
+//! (`error`, `warn`, `info` (default), `debug`, `trace`). Nothing logged anywhere in the
+//! gateway contains a frame body, a code or a key.
+
+use log::{LevelFilter, Log, Metadata, Record};
+use std::io::Write;
+
+/// The level asked for in `LOCKGATE_LOG`, or `info`.
+pub fn level_from_env() -> LevelFilter {
+    std::env::var("LOCKGATE_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LevelFilter::Info)
+}
+
+/// Installs the logger; once per process.
+pub fn init(level: LevelFilter) {
+    let journal = systemd_journal_logger::connected_to_journal()
+        .then(systemd_journal_logger::JournalLog::new)
+        .and_then(Result::ok);
+    let installed = match journal {
+        Some(journal) => journal.with_syslog_identifier("lockgated".into()).install(),
+        None => log::set_boxed_logger(Box::new(Stderr)),
+    };
+    if installed.is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// Lines on stderr: `<unix time> <LEVEL> <target>: <message>`.
+struct Stderr;
+
+impl Log for Stderr {
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}.{:03} {:<5} {}: {}",
+            now.as_secs(),
+            now.subsec_millis(),
+            record.level(),
+            record.target(),
+            record.args()
+        );
+    }
+
+    fn flush(&self) {}
+}

@@ -1,14 +1,14 @@
 //! Where the daemon's log goes: the systemd journal when it runs under systemd (its stderr is
-//! the journal stream), else stderr with a timestamp. The level comes from `LOCKGATE_LOG`
+//! the journal stream), else stderr with a timestamp. The level comes from `RUST_LOG`
 //! (`error`, `warn`, `info` (default), `debug`, `trace`). Nothing logged anywhere in the
 //! gateway contains a frame body, a code or a key.
 
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 
-/// The level asked for in `LOCKGATE_LOG`, or `info`.
+/// The level asked for in `RUST_LOG`, or `info`.
 pub fn level_from_env() -> LevelFilter {
-    std::env::var("LOCKGATE_LOG")
+    std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(LevelFilter::Info)

@@ -209,10 +209,12 @@ async fn advertisement(adapter: &Adapter, addr: Address) -> Option<BleEvent> {
         }
     };
     let rssi = device.rssi().await.ok().flatten();
+    let name = device.name().await.ok().flatten();
     Some(BleEvent::Advert {
         lock: adv.lock_id,
         address: addr,
         rssi,
         flags: adv.flags,
+        name,
     })
 }

@@ -209,7 +209,7 @@ impl Actor {
                 self.link = Some(link);
                 self.reassembler.reset();
                 Counters::bump(&self.health.counters.link_connects);
-                log::info!("ble: {} connected (ATT MTU {mtu})", self.lock);
+                log::info!(lock_id:% = self.lock; "ble: {} connected (ATT MTU {mtu})", self.lock);
                 self.report(LinkEvent::Connected {
                     lock: self.lock,
                     mtu,
@@ -277,7 +277,7 @@ impl Actor {
     }
 
     async fn lost(&mut self, why: &str) {
-        log::warn!("ble: {}: {why}", self.lock);
+        log::warn!(lock_id:% = self.lock; "ble: {}: {why}", self.lock);
         Counters::bump(&self.health.counters.link_drops);
         self.teardown().await;
         self.report(LinkEvent::Disconnected {

@@ -28,6 +28,8 @@ pub enum BleEvent {
         rssi: Option<i16>,
         /// Its flags.
         flags: AdvFlags,
+        /// Its advertised name, if any.
+        name: Option<String>,
     },
 }
 

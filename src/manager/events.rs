@@ -1,6 +1,6 @@
 //! How the manager reacts to the link actors, the adapter task and down-frames from MQTT.
 
-use super::{Manager, FAILURES_BEFORE_RESET, RESET_EVERY, SEEN_MAX};
+use super::{Manager, Seen, FAILURES_BEFORE_RESET, RESET_EVERY, SEEN_MAX};
 use crate::ble::link::{LinkCmd, LinkEvent};
 use crate::ble::{AdapterCmd, BleEvent};
 use crate::downq::{self, DownFrame, Reason, Receipt, Status};
@@ -22,7 +22,7 @@ impl Manager {
             } => self.connect_failed(lock, in_progress, &error, now),
             LinkEvent::Disconnected { lock, asked } => {
                 if !asked {
-                    log::info!("ble: {lock}: link down");
+                    log::info!(lock_id:% = lock; "ble: {lock}: link down");
                 }
                 self.scheduler.disconnected(&lock, now);
                 self.scheduler
@@ -59,7 +59,7 @@ impl Manager {
         if in_progress {
             Counters::bump(&counters.in_progress);
         }
-        log::warn!("ble: {lock}: connect failed: {error}");
+        log::warn!(lock_id:% = lock; "ble: {lock}: connect failed: {error}");
         self.scheduler.connect_failed(&lock, now, fastrand::f64());
         if self.adapter.is_none() {
             return;
@@ -91,6 +91,7 @@ impl Manager {
     pub(super) fn expired(&mut self, lock: LockId, frame: &DownFrame, reason: Reason) {
         Counters::bump(&self.health.counters.down_expired);
         log::info!(
+            lock_id:% = lock, auth_id = frame.auth_id;
             "down-frame for {lock} (auth id {}, counter {}) expired: {reason:?}",
             frame.auth_id,
             frame.counter
@@ -124,11 +125,17 @@ impl Manager {
                 address,
                 rssi,
                 flags,
+                name,
             } => {
                 let now = Instant::now();
                 let Some(entry) = self.locks.get_mut(&lock) else {
                     if self.seen.len() < SEEN_MAX || self.seen.contains_key(&lock) {
-                        self.seen.insert(lock, address);
+                        let seen = Seen {
+                            address,
+                            rssi,
+                            name,
+                        };
+                        self.seen.insert(lock, seen);
                     }
                     return;
                 };

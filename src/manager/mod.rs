@@ -41,6 +41,14 @@ const LINK_QUEUE: usize = 64;
 /// Locks seen advertising but not paired, remembered for `locks add`.
 const SEEN_MAX: usize = 64;
 
+/// A lock seen advertising that is not paired (a candidate for `locks add`).
+#[derive(Debug, Clone)]
+struct Seen {
+    address: Address,
+    rssi: Option<i16>,
+    name: Option<String>,
+}
+
 /// A control-socket request with its reply slot.
 pub type ControlMsg = (Request, oneshot::Sender<Response>);
 
@@ -90,7 +98,7 @@ pub struct Manager {
     topics: Topics,
     registry: Registry,
     locks: BTreeMap<LockId, LockEntry>,
-    seen: BTreeMap<LockId, Address>,
+    seen: BTreeMap<LockId, Seen>,
     scheduler: Scheduler,
     downq: DownQueues,
     adapter: Option<Adapter>,

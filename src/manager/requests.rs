@@ -167,10 +167,11 @@ impl Manager {
         if self.locks.contains_key(&id) {
             return Err(format!("lock {id} is already paired"));
         }
-        let address = *self
-            .seen
-            .get(&id)
-            .ok_or_else(|| format!("lock {id} has not been seen advertising; bring it in range"))?;
+        let seen =
+            self.seen.get(&id).cloned().ok_or_else(|| {
+                format!("lock {id} has not been seen advertising; bring it in range")
+            })?;
+        let address = seen.address;
         let bonded = self
             .ask_adapter(|reply| AdapterCmd::IsBonded { address, reply })
             .await?;
@@ -182,7 +183,7 @@ impl Manager {
         let paired = PairedLock {
             id,
             address: address.to_string(),
-            name: format!("lock {id}"),
+            name: seen.name.unwrap_or_else(|| format!("lock {id}")),
             added_at: crate::unix_now(),
         };
         self.registry
@@ -190,6 +191,12 @@ impl Manager {
             .map_err(|e| format!("saving the registry: {e}"))?;
         self.seen.remove(&id);
         self.serve(paired);
+        if let Some(entry) = self.locks.get_mut(&id) {
+            entry.rssi = seen.rssi;
+        }
+        if seen.rssi.is_some() {
+            self.heard(&id, std::time::Instant::now());
+        }
         self.publish_lock(&id);
         self.publish_locks();
         self.event("lock_added", json!({"id": id.to_string()}));

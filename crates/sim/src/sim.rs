@@ -95,7 +95,7 @@ impl Sim {
             None => Bonds::new(),
         };
         let adapters = (0..config.adapters)
-            .map(|i| adapter(i, &locks, &bonds))
+            .map(|i| adapter(i, &locks, &bonds, config.bonded))
             .collect();
         let shared = Arc::new(Shared {
             world: Mutex::new(World {
@@ -140,6 +140,9 @@ impl Sim {
         for (a, l) in bonded {
             export_device(&shared, a, l).await;
         }
+        if shared.config.bonded {
+            save_bonds(&shared);
+        }
         tokio::spawn(crate::clients::watch(shared.clone()));
         tokio::spawn(crate::radio::housekeeping(shared.clone()));
         conn.request_name(BUS_NAME).await?;
@@ -178,13 +181,14 @@ impl Sim {
     }
 }
 
-fn adapter(i: u32, locks: &[LockEntry], bonds: &Bonds) -> AdapterState {
+/// Adapter `hci<i>`, bonded with the locks `bonds` names for it, or with all if `bond_all`.
+fn adapter(i: u32, locks: &[LockEntry], bonds: &Bonds, bond_all: bool) -> AdapterState {
     let name = format!("hci{i}");
     let bonded = bonds.get(&name).cloned().unwrap_or_default();
     let devices = locks
         .iter()
         .enumerate()
-        .filter(|(_, e)| bonded.contains(&e.lock.lock_id().to_string()))
+        .filter(|(_, e)| bond_all || bonded.contains(&e.lock.lock_id().to_string()))
         .map(|(l, _)| {
             let dev = DeviceState {
                 paired: true,

@@ -32,6 +32,9 @@ pub struct SimConfig {
     pub temporary_timeout: Duration,
     /// Timings of the simulated locks themselves.
     pub lock: LockConfig,
+    /// Every lock starts bonded to every adapter, as if paired earlier (tests and demos that
+    /// need no pairing step). Persisted like any bond when there is a state directory.
+    pub bonded: bool,
 }
 
 impl Default for SimConfig {
@@ -45,6 +48,7 @@ impl Default for SimConfig {
             mtu: 247,
             temporary_timeout: Duration::from_secs(30),
             lock: LockConfig::default(),
+            bonded: false,
         }
     }
 }

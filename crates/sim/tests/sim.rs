@@ -214,10 +214,11 @@ async fn the_control_interface_refuses_unknown_locks_and_faults_with_a_clear_err
     );
 }
 
-#[test]
-fn locksim_up_serves_a_private_bus_that_ctl_can_steer() {
+/// Runs `locksim up` with `args`; returns the child and the address of its private bus.
+fn locksim_up(args: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_locksim"))
-        .args(["up", "--locks", "2", "--fast"])
+        .arg("up")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -231,6 +232,12 @@ fn locksim_up_serves_a_private_bus_that_ctl_can_steer() {
         .strip_prefix("export DBUS_SYSTEM_BUS_ADDRESS=")
         .expect("the address line")
         .to_owned();
+    (child, address)
+}
+
+#[test]
+fn locksim_up_serves_a_private_bus_that_ctl_can_steer() {
+    let (mut child, address) = locksim_up(&["--locks", "2", "--fast"]);
     let ctl = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_locksim"))
             .args(["ctl", "--bus-address", &address])
@@ -349,4 +356,63 @@ async fn stopping_releases_every_registered_agent() {
     register_agent(&client, "KeyboardOnly").await;
     tb.sim.shutdown().await;
     assert_eq!(*calls.lock().unwrap(), vec!["Release".to_string()]);
+}
+
+#[tokio::test]
+async fn with_bonded_every_lock_starts_bonded_to_every_adapter() {
+    let dir = temp_dir("bonded");
+    let state_dir = dir.to_str().unwrap();
+    let args = ["--locks", "3", "--adapters", "2", "--fast", "--bonded"];
+    let (mut child, address) = locksim_up(&[&args[..], &["--state-dir", state_dir]].concat());
+    let client = zbus::connection::Builder::address(address.as_str())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    // org.bluez is claimed last, once every object is exported.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let objects = loop {
+        let reply = client
+            .call_method(
+                Some("org.bluez"),
+                "/",
+                Some("org.freedesktop.DBus.ObjectManager"),
+                "GetManagedObjects",
+                &(),
+            )
+            .await;
+        match reply {
+            Ok(reply) => {
+                let objects: HashMap<
+                    OwnedObjectPath,
+                    HashMap<String, HashMap<String, OwnedValue>>,
+                > = reply.body().deserialize().unwrap();
+                break objects;
+            }
+            Err(e) if Instant::now() > deadline => panic!("locksim never served: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut bonded: Vec<String> = objects
+        .iter()
+        .filter_map(|(path, ifaces)| {
+            let device = ifaces.get("org.bluez.Device1")?;
+            bool::try_from(&device["Paired"])
+                .unwrap()
+                .then(|| path.as_str().rsplit_once("/dev_").unwrap().0.to_owned())
+        })
+        .collect();
+    bonded.sort();
+    let expected = ["/org/bluez/hci0"; 3]
+        .into_iter()
+        .chain(["/org/bluez/hci1"; 3])
+        .collect::<Vec<_>>();
+    assert_eq!(bonded, expected, "three bonded devices on each adapter");
+    let bonds = std::fs::read_to_string(dir.join("bonds.json")).unwrap();
+    let bonds: HashMap<String, Vec<String>> = serde_json::from_str(&bonds).unwrap();
+    assert_eq!(bonds["hci0"].len(), 3, "the bonds are kept like any other");
+    assert_eq!(bonds["hci1"], bonds["hci0"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

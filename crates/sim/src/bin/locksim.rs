@@ -46,6 +46,10 @@ struct SimArgs {
     /// BLE connection interval in milliseconds.
     #[arg(long, global = true, default_value_t = 30)]
     interval_ms: u64,
+    /// Every lock starts bonded to every adapter, as if paired earlier (for tests and demos:
+    /// a gateway can use the locks without a pairing step). Kept in --state-dir like any bond.
+    #[arg(long, global = true)]
+    bonded: bool,
     /// ATT MTU of every link (23 to 517).
     #[arg(long, global = true, default_value_t = 247, value_parser = clap::value_parser!(u16).range(23..=517))]
     mtu: u16,
@@ -102,6 +106,7 @@ impl SimArgs {
                 fast: self.fast,
             },
             mtu: self.mtu,
+            bonded: self.bonded,
             ..SimConfig::default()
         }
     }

@@ -393,8 +393,10 @@ async fn with_bonded_every_lock_starts_bonded_to_every_adapter() {
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM: locksim takes its dbus-daemon down with it.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    child.wait().unwrap();
     let mut bonded: Vec<String> = objects
         .iter()
         .filter_map(|(path, ifaces)| {

@@ -10,7 +10,7 @@
 //! done once per process (a `OnceLock`: the one process-wide state of the harness, because
 //! every test of the process needs the same answer) and before a test's clock starts.
 //!
-//! `LOCKGATE_SYSTEST_BIN_DIR=<dir>` skips the build and takes the binaries from `<dir>`
+//! `SYSTEST_BIN_DIR=<dir>` skips the build and takes the binaries from `<dir>`
 //! (installed packages, or a build made elsewhere).
 
 use anyhow::{anyhow, Result};
@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Environment variable naming a directory with prebuilt binaries.
-pub const BIN_DIR_VAR: &str = "LOCKGATE_SYSTEST_BIN_DIR";
+/// (Not `LOCKGATE_*`: the gateway reads those as configuration overrides.)
+pub const BIN_DIR_VAR: &str = "SYSTEST_BIN_DIR";
 
 /// The longest the build may take (the target directory may be shared and busy).
 const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
@@ -106,7 +107,12 @@ fn layout_args(profile_dir: &Path) -> Result<Vec<String>> {
 
 fn build(profile_dir: &Path) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Canonical: cargo identifies path packages by their path, and `a/b/../..` would make
+    // every crate of the workspace a new package to build.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace
+        .canonicalize()
+        .map_err(|e| anyhow!("{}: {e}", workspace.display()))?;
     let mut command = Command::new(&cargo);
     command
         .current_dir(&workspace)

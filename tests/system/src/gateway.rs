@@ -151,6 +151,19 @@ pub fn registry_json(locks: &[LockInfo]) -> String {
     serde_json::json!({"version": 1, "locks": locks}).to_string()
 }
 
+/// Removes what the test process's environment would otherwise tell a gateway binary:
+/// `LOCKGATE_*` configuration overrides, and systemd's notify socket and journal stream.
+pub fn without_ambient_config(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LOCKGATE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+}
+
 /// lockgated under test.
 pub struct Gateway {
     process: Option<ChildProcess>,
@@ -213,13 +226,8 @@ impl Gateway {
             .arg("--config")
             .arg(self.config_path())
             .env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus_address)
-            .env("RUST_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM");
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LOCKGATE_")) {
-            command.env_remove(key);
-        }
-        command.envs(self.config.env.iter().map(|(k, v)| (k, v)));
+            .env("RUST_LOG", "debug");
+        without_ambient_config(&mut command).envs(self.config.env.iter().map(|(k, v)| (k, v)));
         self.process = Some(ChildProcess::spawn("lockgated", command, &self.log_path())?);
         Ok(())
     }

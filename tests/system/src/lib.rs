@@ -16,7 +16,7 @@
 //! [`run`] therefore builds them first, once per test process, with
 //! `cargo build -p locksim -p lockgate --bins` into the target directory and profile of the
 //! running test executable, and finds them there (`<target>/<profile>/`); see [`binaries`].
-//! `LOCKGATE_SYSTEST_BIN_DIR=<dir>` uses prebuilt binaries instead. Building is the robust
+//! `SYSTEST_BIN_DIR=<dir>` uses prebuilt binaries instead. Building is the robust
 //! choice: the tests can never run against stale binaries left from an older build.
 //!
 //! Everything is bounded in time, listens on 127.0.0.1 only, and cleans up after itself:

@@ -8,6 +8,7 @@
 //! receipt, and a test must see a loss rather than have it hidden.
 
 use crate::mqtt::{Message, Mqtt, Settings};
+use crate::process::poll_until;
 use anyhow::{anyhow, bail, Context, Result};
 use lockgate_e2e::command::{AuthEntry, LockStatus};
 use lockgate_e2e::endpoint::{PairingError, ReceiveError};
@@ -28,6 +29,12 @@ pub const ANSWER_LIMIT: Duration = Duration::from_secs(30);
 
 /// A lock's answer to one request: a response, or a cleartext refusal.
 pub type Answer = Result<Response, ErrorCode>;
+
+/// The number at `pointer` (`/counters/link_drops`) of a JSON object such as the health; 0
+/// when absent.
+pub fn figure(value: &Value, pointer: &str) -> u64 {
+    value.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
 
 /// The session with one lock and what has arrived for it.
 struct Link {
@@ -72,6 +79,7 @@ pub struct Endpoint {
     key: StaticSecret,
     rng: ChaCha20Rng,
     links: BTreeMap<LockId, Link>,
+    answer_limit: Duration,
 }
 
 impl Endpoint {
@@ -97,7 +105,13 @@ impl Endpoint {
             key: StaticSecret::generate(&mut rng),
             rng,
             links: BTreeMap::new(),
+            answer_limit: ANSWER_LIMIT,
         })
+    }
+
+    /// How long to wait for a lock's answers from now on (default [`ANSWER_LIMIT`]).
+    pub fn set_answer_limit(&mut self, limit: Duration) {
+        self.answer_limit = limit;
     }
 
     /// Its MQTT client.
@@ -127,7 +141,9 @@ impl Endpoint {
             let step = loop {
                 let (i, m) = self
                     .mqtt
-                    .next_message(ANSWER_LIMIT, from, "a pairing answer", |m| m.topic == up)
+                    .next_message(self.answer_limit, from, "a pairing answer", |m| {
+                        m.topic == up
+                    })
                     .await?;
                 from = i + 1;
                 match pairing.handle(&m.payload) {
@@ -188,7 +204,7 @@ impl Endpoint {
         let what = format!("answers from {lock} to requests {counters:?}");
         let mut failure = None;
         self.mqtt
-            .wait(ANSWER_LIMIT, &what, |inbox| {
+            .wait(self.answer_limit, &what, |inbox| {
                 if let Err(e) = link.absorb(&inbox.messages) {
                     failure = Some(e);
                     return Some(());
@@ -348,6 +364,20 @@ impl Endpoint {
             Some("ok") => Ok(response["data"].clone()),
             _ => bail!("health request answered {response}"),
         }
+    }
+
+    /// Asks for the health until `pred` holds for it, at most `limit`; the last health.
+    pub async fn health_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Result<Value> {
+        poll_until(limit, what, async || {
+            let health = self.health().await?;
+            Ok(pred(&health).then_some(health))
+        })
+        .await
     }
 
     /// The retained message of `topic` (e.g. `bridge/state`, `<lock>/availability`).

@@ -7,7 +7,7 @@
 //! the frame alone or everything after the CRC; and any file whose records do not check is
 //! not a segment (the cursor). A segment is read up to its first bad record (a torn tail).
 
-use lockgate_wire::LockId;
+use lockgate_wire::{Header, LockId};
 use std::path::Path;
 
 /// One spooled up-frame.
@@ -74,6 +74,16 @@ pub fn read_spool(dir: &Path) -> Vec<Record> {
         .collect();
     records.sort_by_key(|r| r.seq);
     records
+}
+
+/// The spooled frames of `lock` whose header names `auth_id`, in sequence order.
+pub fn frames_for(dir: &Path, lock: &LockId, auth_id: u32) -> Vec<Vec<u8>> {
+    read_spool(dir)
+        .into_iter()
+        .filter(|r| &r.lock == lock)
+        .filter(|r| Header::parse(&r.frame).is_ok_and(|(h, _)| h.auth_id == auth_id))
+        .map(|r| r.frame)
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use crate::mqtt::{Message, Mqtt, Settings};
 use crate::run::Diagnostics;
 use crate::sim::{LockInfo, Sim, SimOptions};
 use anyhow::{bail, Result};
-use lockgate_wire::{LockId, Topics};
+use lockgate_wire::{LockId, Topic, Topics};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The gateway id of every test bed; topics live under `lockgate/systest`.
@@ -20,6 +22,9 @@ pub const GATEWAY_ID: &str = "systest";
 
 /// How long the gateway may take to come online.
 pub const ONLINE_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long to wait for something the gateway publishes by itself.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// A change to the gateway's configuration.
 type Change = Box<dyn FnOnce(&mut GatewayConfig)>;
@@ -170,6 +175,58 @@ impl TestBed {
                 None => Err(e),
             },
         }
+    }
+
+    /// The first message on `topic` at observer index `from` or later whose JSON payload
+    /// `pred` accepts.
+    pub async fn wait_json(
+        &self,
+        topic: &str,
+        from: usize,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let accept = |m: &Message| m.topic == topic && m.json().is_ok_and(|v| pred(&v));
+        let (_, m) = self.observer.next_message(WAIT, from, what, accept).await?;
+        m.json()
+    }
+
+    /// The first `bridge/event` of type `kind` at observer index `from` or later.
+    pub async fn wait_event(&self, from: usize, kind: &str) -> Result<Value> {
+        let what = format!("a {kind} event");
+        let topic = self.topics.bridge_event();
+        self.wait_json(&topic, from, &what, |v| v["type"] == kind)
+            .await
+    }
+
+    /// Waits until the last `<lock>/link` message says `connected`.
+    pub async fn wait_link(&self, lock: &LockId, connected: bool) -> Result<()> {
+        let topic = self.topics.for_lock(lock).link();
+        let what = format!("{topic} saying connected: {connected}");
+        self.observer
+            .wait(WAIT, &what, |inbox| {
+                let last = inbox.messages.iter().rev().find(|m| m.topic == topic)?;
+                let json = last.json().ok()?;
+                (json["connected"] == connected).then_some(())
+            })
+            .await
+    }
+
+    /// The most links that were up at once, replaying every `<lock>/link` message seen.
+    pub fn most_links_at_once(&self) -> usize {
+        let mut up = BTreeSet::new();
+        let mut most = 0;
+        for m in self.observer.messages() {
+            let Ok(Topic::Link { lock }) = self.topics.parse(&m.topic) else {
+                continue;
+            };
+            match m.json().is_ok_and(|v| v["connected"] == true) {
+                true => up.insert(lock),
+                false => up.remove(&lock),
+            };
+            most = most.max(up.len());
+        }
+        most
     }
 
     /// A new endpoint on the plain listener; `name` is its pairing name.

@@ -1,17 +1,25 @@
 //! The harness itself, without the daemon: mosquitto starts, stops and starts again, speaks
 //! TLS with the generated certificates and refuses strangers; locksim starts bonded and
 //! `locksim ctl` steers it; the gateway's generated configuration passes
-//! `lockgate check-config`; the memory scanner finds what is there.
+//! `lockgate check-config`; the memory scanner finds what is there; an endpoint pairs and
+//! talks to a lock over MQTT through a stand-in for the gateway.
 
 use anyhow::{ensure, Context, Result};
+use lockgate_e2e::{LockConfig, LockIdentity, LockMachine, MechanismState, Request, Via};
 use lockgate_systest::binaries::binaries;
 use lockgate_systest::blindness::memory_containing;
 use lockgate_systest::broker::TlsListener;
+use lockgate_systest::endpoint::figure;
+use lockgate_systest::gateway::without_ambient_config;
 use lockgate_systest::process::{poll_until, ChildProcess};
 use lockgate_systest::{
-    run, Broker, Certs, Gateway, GatewayConfig, Mqtt, MqttTransport, Settings, Sim, SimOptions,
-    Transport,
+    run, Broker, Certs, Endpoint, Gateway, GatewayConfig, Mqtt, MqttTransport, Settings, Sim,
+    SimOptions, Transport,
 };
+use lockgate_wire::{Header, Topic, Topics};
+use locksim::world::unix_ms;
+use rand_core::OsRng;
+use serde_json::json;
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
@@ -196,7 +204,8 @@ fn the_generated_gateway_configuration_passes_check_config() {
         };
         for config in [plain, secure] {
             let gateway = Gateway::new(binaries()?, config, "unix:path=/nonexistent")?;
-            let output = Command::new(&binaries()?.lockgate)
+            let mut command = Command::new(&binaries()?.lockgate);
+            let output = without_ambient_config(&mut command)
                 .arg("check-config")
                 .arg("--config")
                 .arg(gateway.config_path())
@@ -243,6 +252,123 @@ fn the_memory_scanner_finds_a_canary_in_a_child_process_and_nothing_else() {
         let none = memory_containing(pid, absent.as_bytes())?;
         ensure!(none.is_empty(), "found what is not there: {none:?}");
         child.stop(Duration::from_secs(5)).await?;
+        Ok(())
+    });
+}
+
+/// Stands in for the gateway: relays down frames to an in-memory reference lock, publishes
+/// a `written` receipt and every answer twice (at-least-once delivery), and answers health
+/// requests with the number of down frames seen.
+async fn stand_in_relay(relay: Mqtt, topics: Topics, mut lock: LockMachine<OsRng>) -> Result<()> {
+    relay.subscribe(&topics.down_filter()).await?;
+    relay.subscribe(&topics.bridge_request("health")?).await?;
+    let health_request = topics.bridge_request("health")?;
+    let mut down_frames = 0;
+    let mut from = 0;
+    loop {
+        let (i, m) = relay
+            .next_message(Duration::from_secs(3600), from, "a frame", |_| true)
+            .await?;
+        from = i + 1;
+        if m.topic == health_request {
+            let transaction = m.json()?["transaction"].clone();
+            let response = json!({"status": "ok", "transaction": transaction,
+                "data": {"counters": {"down_frames": down_frames}}});
+            let topic = topics.bridge_response("health")?;
+            relay
+                .publish(&topic, response.to_string().as_bytes(), false)
+                .await?;
+            continue;
+        }
+        let Ok(Topic::Down { lock: level }) = topics.parse(&m.topic) else {
+            continue;
+        };
+        down_frames += 1;
+        let lock_topics = topics.lock(&level)?;
+        let (header, _) = Header::parse(&m.payload)?;
+        let receipt = json!({"status": "written", "auth_id": header.auth_id,
+            "counter": header.counter});
+        let receipt = receipt.to_string();
+        relay
+            .publish(&lock_topics.delivery(), receipt.as_bytes(), false)
+            .await?;
+        let output = lock.handle_frame(unix_ms(), Via::Gateway, &m.payload);
+        for frame in output.frames {
+            let (header, _) = Header::parse(&frame)?;
+            for _ in 0..2 {
+                relay
+                    .publish(&lock_topics.up(header.auth_id), &frame, false)
+                    .await?;
+            }
+        }
+    }
+}
+
+#[test]
+fn an_endpoint_pairs_and_talks_to_a_lock_over_mqtt_through_a_stand_in_relay() {
+    run(LIMIT, |_| async move {
+        let broker = Broker::spawn().await?;
+        let topics = Topics::for_gateway("standin")?;
+        let mut lock = LockMachine::new(
+            LockConfig::default(),
+            LockIdentity::generate(&mut OsRng),
+            OsRng,
+        );
+        let (id, label) = (lock.lock_id(), lock.label_code().digits().to_owned());
+        lock.press_button(unix_ms());
+        let relay = Mqtt::connect(&Settings::plain("relay", broker.port()), CONNECT).await?;
+        let relaying = tokio::spawn(stand_in_relay(relay, topics.clone(), lock));
+        let settings = Settings::plain("phone", broker.port());
+        let mut phone = Endpoint::connect(&settings, topics.clone(), "phone", 1).await?;
+        let paired = phone.pair(id, &label).await?;
+        ensure!(phone.auth_id(&id) == Some(paired.auth_id));
+        ensure!(!phone.status(&id).await?.pairing_window_open);
+        let moving = phone.unlock(&id).await?;
+        ensure!(matches!(
+            moving,
+            MechanismState::Unlocking | MechanismState::Unlocked
+        ));
+        phone.rename(&id, "renamed").await?;
+        let names: Vec<String> = phone
+            .authorizations(&id)
+            .await?
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        ensure!(names == ["renamed"], "{names:?}");
+        // Pipelined requests: every answer once (the copies dropped), in order.
+        let mut counters = Vec::new();
+        for _ in 0..5 {
+            counters.push(phone.send(&id, &Request::Status).await?);
+        }
+        ensure!(phone
+            .answers(&id, &counters)
+            .await?
+            .iter()
+            .all(|a| a.is_ok()));
+        let order: Vec<u64> = phone
+            .arrival_order(&id)
+            .into_iter()
+            .rev()
+            .take(5)
+            .rev()
+            .collect();
+        ensure!(order == counters, "{order:?} for {counters:?}");
+        let receipts = phone.receipts(&id.to_string())?;
+        ensure!(
+            receipts.len() == 2 + 1 + 2 + 2 + 5,
+            "one receipt per frame: {receipts:?}"
+        );
+        let all_seen = |h: &serde_json::Value| figure(h, "/counters/down_frames") == 12;
+        phone
+            .health_until(CONNECT, "every down frame counted", all_seen)
+            .await?;
+        ensure!(
+            !relaying.is_finished(),
+            "the relay stopped: {:?}",
+            relaying.await
+        );
+        relaying.abort();
         Ok(())
     });
 }

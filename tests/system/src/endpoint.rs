@@ -302,6 +302,12 @@ impl Endpoint {
         }
     }
 
+    /// The names of the lock's authorizations (admins only).
+    pub async fn authorization_names(&mut self, lock: &LockId) -> Result<Vec<String>> {
+        let entries = self.authorizations(lock).await?;
+        Ok(entries.into_iter().map(|a| a.name).collect())
+    }
+
     /// Publishes a raw down frame for the lock level `lock` (any text: unknown locks too).
     pub async fn publish_down(&self, lock: &str, frame: &[u8], retain: bool) -> Result<()> {
         let down = self.topics.lock(lock)?.down();

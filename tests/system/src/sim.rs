@@ -178,6 +178,25 @@ impl Sim {
         Ok(counters.into_iter().collect())
     }
 
+    /// The object paths of the devices bonded to an adapter (`/org/bluez/hci0/dev_...`), as a
+    /// BlueZ client sees them.
+    pub async fn bonded_devices(&self) -> Result<Vec<String>> {
+        let objects = locksim::testbed::managed_objects(&self.conn).await?;
+        let mut bonded = Vec::new();
+        for (path, interfaces) in objects {
+            let paired = interfaces
+                .get("org.bluez.Device1")
+                .and_then(|device| device.get("Paired"))
+                .map(bool::try_from)
+                .transpose()?;
+            if paired == Some(true) {
+                bonded.push(path.to_string());
+            }
+        }
+        bonded.sort();
+        Ok(bonded)
+    }
+
     /// locksim's process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()

@@ -20,10 +20,8 @@ use lockgate_wire::{Header, Topic, Topics};
 use locksim::world::unix_ms;
 use rand_core::OsRng;
 use serde_json::json;
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const CONNECT: Duration = Duration::from_secs(10);
@@ -84,12 +82,18 @@ fn the_broker_starts_again_on_the_same_port_with_its_sessions() {
     });
 }
 
+/// A test PKI and a broker with a TLS listener on it: (certificates, broker, TLS port).
+async fn tls_broker() -> Result<(Certs, Broker, u16)> {
+    let certs = Certs::generate()?;
+    let broker = Broker::spawn_with(Some(TlsListener::from_certs(&certs))).await?;
+    let port = broker.tls_port().context("a TLS listener")?;
+    Ok((certs, broker, port))
+}
+
 #[test]
 fn a_tls_client_with_the_test_ca_and_certificate_connects() {
     run(LIMIT, |_| async move {
-        let certs = Certs::generate()?;
-        let broker = Broker::spawn_with(Some(TlsListener::from_certs(&certs))).await?;
-        let port = broker.tls_port().context("a TLS listener")?;
+        let (certs, broker, port) = tls_broker().await?;
         let secure = Mqtt::connect(&tls(&certs, "secure", port, &certs.ca), CONNECT)
             .await
             .with_context(|| broker.log())?;
@@ -102,9 +106,7 @@ fn a_tls_client_with_the_test_ca_and_certificate_connects() {
 #[test]
 fn a_tls_client_trusting_another_ca_is_refused_with_a_certificate_error() {
     run(LIMIT, |_| async move {
-        let certs = Certs::generate()?;
-        let broker = Broker::spawn_with(Some(TlsListener::from_certs(&certs))).await?;
-        let port = broker.tls_port().context("a TLS listener")?;
+        let (certs, _broker, port) = tls_broker().await?;
         let settings = tls(&certs, "stranger", port, &certs.other_ca);
         let refused = Mqtt::connect(&settings, Duration::from_secs(3)).await;
         let error = format!("{:#}", refused.err().context("the connection was refused")?);
@@ -119,9 +121,7 @@ fn a_tls_client_trusting_another_ca_is_refused_with_a_certificate_error() {
 #[test]
 fn the_tls_listener_requires_a_client_certificate() {
     run(LIMIT, |_| async move {
-        let certs = Certs::generate()?;
-        let broker = Broker::spawn_with(Some(TlsListener::from_certs(&certs))).await?;
-        let port = broker.tls_port().context("a TLS listener")?;
+        let (certs, _broker, port) = tls_broker().await?;
         let mut settings = tls(&certs, "anonymous", port, &certs.ca);
         settings.transport = Transport::Tls {
             ca: certs.ca.clone(),
@@ -131,30 +131,6 @@ fn the_tls_listener_requires_a_client_certificate() {
         ensure!(refused.is_err(), "connected without a client certificate");
         Ok(())
     });
-}
-
-async fn bonded_devices(address: &str) -> Result<Vec<String>> {
-    let conn = zbus::connection::Builder::address(address)?.build().await?;
-    let reply = conn
-        .call_method(
-            Some("org.bluez"),
-            "/",
-            Some("org.freedesktop.DBus.ObjectManager"),
-            "GetManagedObjects",
-            &(),
-        )
-        .await?;
-    let objects: HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedValue>>> =
-        reply.body().deserialize()?;
-    let mut bonded = Vec::new();
-    for (path, ifaces) in objects {
-        if let Some(device) = ifaces.get("org.bluez.Device1") {
-            if bool::try_from(&device["Paired"])? {
-                bonded.push(path.to_string());
-            }
-        }
-    }
-    Ok(bonded)
 }
 
 #[test]
@@ -179,7 +155,7 @@ fn locksim_starts_with_bonded_locks_that_ctl_lists_and_steers() {
             let line = line.with_context(|| format!("{} listed", lock.id))?;
             ensure!(line.contains(&lock.label_code) && line.contains(&lock.address));
         }
-        let bonded = bonded_devices(sim.bus_address()).await?;
+        let bonded = sim.bonded_devices().await?;
         ensure!(bonded.len() == 3, "bonded to hci0: {bonded:?}");
         ensure!(bonded.iter().all(|p| p.starts_with("/org/bluez/hci0/dev_")));
         sim.ctl(&["power", "hci0", "off"]).await?;
@@ -329,12 +305,7 @@ fn an_endpoint_pairs_and_talks_to_a_lock_over_mqtt_through_a_stand_in_relay() {
             MechanismState::Unlocking | MechanismState::Unlocked
         ));
         phone.rename(&id, "renamed").await?;
-        let names: Vec<String> = phone
-            .authorizations(&id)
-            .await?
-            .into_iter()
-            .map(|a| a.name)
-            .collect();
+        let names = phone.authorization_names(&id).await?;
         ensure!(names == ["renamed"], "{names:?}");
         // Pipelined requests: every answer once (the copies dropped), in order.
         let mut counters = Vec::new();

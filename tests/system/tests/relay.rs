@@ -175,12 +175,7 @@ fn the_gateway_never_sees_what_travels_end_to_end() {
         let mut phone = bed.endpoint("phone").await?;
         bed.pair(&mut phone, 0).await?;
         phone.rename(&lock, &canary).await?;
-        let names: Vec<String> = phone
-            .authorizations(&lock)
-            .await?
-            .into_iter()
-            .map(|a| a.name)
-            .collect();
+        let names = phone.authorization_names(&lock).await?;
         ensure!(names.contains(&canary), "the rename took: {names:?}");
         phone.unlock(&lock).await?;
         phone.status(&lock).await?;

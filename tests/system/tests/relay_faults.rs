@@ -9,7 +9,7 @@ use lockgate_systest::endpoint::figure;
 use lockgate_systest::process::poll_until;
 use lockgate_systest::spool::frames_for;
 use lockgate_systest::testbed::WAIT;
-use lockgate_systest::{run, Endpoint, MqttTransport, TestBed};
+use lockgate_systest::{run, Diagnostics, Endpoint, MqttTransport, TestBed};
 use lockgate_wire::{build_frame, Header, Kind, LockId};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -37,9 +37,7 @@ fn frame(kind: Kind, auth_id: u32, counter: u64, len: usize) -> Vec<u8> {
 }
 
 /// A test bed with one paired lock, down frames living 60 s: (bed, endpoint, lock, auth id).
-async fn one_paired_lock(
-    diag: &lockgate_systest::Diagnostics,
-) -> Result<(TestBed, Endpoint, LockId, u32)> {
+async fn one_paired_lock(diag: &Diagnostics) -> Result<(TestBed, Endpoint, LockId, u32)> {
     let mut bed = TestBed::builder()
         .gateway(|c| c.down_frame_ttl = Duration::from_secs(60))
         .start(diag)
@@ -94,45 +92,71 @@ async fn answers_spooled(bed: &TestBed, phone: &Endpoint, lock: &LockId, auth: u
     .await
 }
 
-/// Every request answered with a status, the answers in the order of the requests.
-async fn answered_in_order(phone: &mut Endpoint, lock: &LockId, counters: &[u64]) -> Result<()> {
-    for answer in phone.answers(lock, counters).await? {
-        let ok = matches!(
-            answer,
-            Ok(Response {
-                result: Ok(ResponseBody::Status(_)),
-                ..
-            })
+/// A paired lock whose answers to [`QUEUED`] requests wait in the spool, the broker away.
+struct Spooled {
+    bed: TestBed,
+    phone: Endpoint,
+    lock: LockId,
+    /// The counters of the requests, in the order sent.
+    counters: Vec<u64>,
+    /// When the broker was stopped.
+    broker_stopped: Instant,
+}
+
+async fn answers_spooled_with_broker_away(diag: &Diagnostics) -> Result<Spooled> {
+    let (mut bed, mut phone, lock, auth) = one_paired_lock(diag).await?;
+    let counters = queue_requests(&bed, &mut phone, &lock).await?;
+    bed.broker.stop().await?;
+    let broker_stopped = Instant::now();
+    answers_spooled(&bed, &phone, &lock, auth).await?;
+    Ok(Spooled {
+        bed,
+        phone,
+        lock,
+        counters,
+        broker_stopped,
+    })
+}
+
+impl Spooled {
+    /// Every request answered with a status, the answers in the order of the requests.
+    async fn all_answered_in_order(&mut self) -> Result<()> {
+        let (phone, lock, counters) = (&mut self.phone, &self.lock, &self.counters);
+        for answer in phone.answers(lock, counters).await? {
+            let ok = matches!(
+                answer,
+                Ok(Response {
+                    result: Ok(ResponseBody::Status(_)),
+                    ..
+                })
+            );
+            ensure!(ok, "answer {answer:?}");
+        }
+        let order: Vec<u64> = phone
+            .arrival_order(lock)
+            .into_iter()
+            .filter(|c| counters.contains(c))
+            .collect();
+        ensure!(
+            &order == counters,
+            "answers arrived as {order:?}, asked {counters:?}"
         );
-        ensure!(ok, "answer {answer:?}");
+        Ok(())
     }
-    let order: Vec<u64> = phone
-        .arrival_order(lock)
-        .into_iter()
-        .filter(|c| counters.contains(c))
-        .collect();
-    ensure!(
-        order == counters,
-        "answers arrived as {order:?}, asked {counters:?}"
-    );
-    Ok(())
 }
 
 #[test]
 #[ignore = "needs lockgated (issue 4 in progress)"]
 fn a_broker_outage_loses_no_up_frame_and_keeps_their_order() {
     run(LIMIT, |diag| async move {
-        let (mut bed, mut phone, lock, auth) = one_paired_lock(&diag).await?;
-        let counters = queue_requests(&bed, &mut phone, &lock).await?;
-        bed.broker.stop().await?;
-        let stopped = Instant::now();
-        answers_spooled(&bed, &phone, &lock, auth).await?;
+        let mut spooled = answers_spooled_with_broker_away(&diag).await?;
         // The outage lasts as long as the scenario says, whatever the gateway does meanwhile.
-        tokio::time::sleep_until(stopped + OUTAGE).await;
-        bed.broker.start().await?;
-        answered_in_order(&mut phone, &lock, &counters).await?;
+        tokio::time::sleep_until(spooled.broker_stopped + OUTAGE).await;
+        spooled.bed.broker.start().await?;
+        spooled.all_answered_in_order().await?;
         let drained = |h: &Value| figure(h, "/spool/frames") == 0;
-        let health = phone
+        let health = spooled
+            .phone
             .health_until(WAIT, "the spool drained", drained)
             .await?;
         ensure!(
@@ -147,14 +171,11 @@ fn a_broker_outage_loses_no_up_frame_and_keeps_their_order() {
 #[ignore = "needs lockgated (issue 4 in progress)"]
 fn a_gateway_killed_while_spooling_loses_nothing() {
     run(LIMIT, |diag| async move {
-        let (mut bed, mut phone, lock, auth) = one_paired_lock(&diag).await?;
-        let counters = queue_requests(&bed, &mut phone, &lock).await?;
-        bed.broker.stop().await?;
-        answers_spooled(&bed, &phone, &lock, auth).await?;
-        bed.gateway.kill(Signal::SIGKILL).await?;
-        bed.gateway.start()?;
-        bed.broker.start().await?;
-        answered_in_order(&mut phone, &lock, &counters).await?;
+        let mut spooled = answers_spooled_with_broker_away(&diag).await?;
+        spooled.bed.gateway.kill(Signal::SIGKILL).await?;
+        spooled.bed.gateway.start()?;
+        spooled.bed.broker.start().await?;
+        spooled.all_answered_in_order().await?;
         Ok(())
     });
 }

@@ -16,6 +16,7 @@ use lockgate_wire::{LockId, Topic, Topics};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The gateway id of every test bed; topics live under `lockgate/systest`.
 pub const GATEWAY_ID: &str = "systest";
@@ -160,20 +161,27 @@ impl TestBed {
         self.wait_online(from).await
     }
 
-    /// Waits for `{"state":"online"}` on `bridge/state` at inbox index `from` or later.
+    /// Waits for `{"state":"online"}` on `bridge/state` at inbox index `from` or later; fails
+    /// at once if lockgated exits meanwhile.
     pub async fn wait_online(&mut self, from: usize) -> Result<()> {
         let topic = self.topics.bridge_state();
         let online =
             |m: &Message| m.topic == topic && m.json().is_ok_and(|v| v["state"] == "online");
-        let waited = self
-            .observer
-            .next_message(ONLINE_LIMIT, from, "the gateway online", online);
-        match waited.await {
-            Ok(_) => Ok(()),
-            Err(e) => match self.gateway.exit_status() {
-                Some(status) => bail!("lockgated exited ({status}) instead of coming online"),
-                None => Err(e),
-            },
+        let deadline = Instant::now() + ONLINE_LIMIT;
+        loop {
+            let step = Duration::from_millis(250);
+            let seen = self
+                .observer
+                .next_message(step, from, "the gateway online", online);
+            if seen.await.is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.gateway.exit_status() {
+                bail!("lockgated exited ({status}) instead of coming online");
+            }
+            if Instant::now() >= deadline {
+                bail!("lockgated did not say online on {topic} within {ONLINE_LIMIT:?}");
+            }
         }
     }
 

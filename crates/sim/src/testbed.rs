@@ -1,9 +1,10 @@
 //! Private D-Bus buses for tests and demos: [`PrivateBus`] runs a `dbus-daemon` on a socket in
 //! a temporary directory; [`Testbed`] adds locksim on it; [`run_isolated`] runs a test body in
 //! a process of its own, because libdbus (and so `bluer`) reads the system bus address only
-//! once per process.
+//! once per process. [`managed_objects`] lists what a bus client sees.
 
 use crate::{Sim, SimConfig, SimError};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -11,9 +12,28 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use thiserror::Error;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 
 /// The environment variable that marks a child running one isolated test.
 const ISOLATED: &str = "LOCKSIM_ISOLATED_TEST";
+
+/// What `org.freedesktop.DBus.ObjectManager.GetManagedObjects` returns: every object path
+/// with its interfaces and their properties.
+pub type ManagedObjects = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedValue>>>;
+
+/// Every object `org.bluez` exports on `conn`'s bus (fails until locksim serves there).
+pub async fn managed_objects(conn: &zbus::Connection) -> zbus::Result<ManagedObjects> {
+    let reply = conn
+        .call_method(
+            Some("org.bluez"),
+            "/",
+            Some("org.freedesktop.DBus.ObjectManager"),
+            "GetManagedObjects",
+            &(),
+        )
+        .await?;
+    reply.body().deserialize()
+}
 
 /// Why a testbed could not start.
 #[derive(Debug, Error)]

@@ -7,13 +7,13 @@ use lockgate_e2e::{
 };
 use lockgate_wire::frag::{fragments, Reassembler};
 use locksim::lock::SimLock;
-use locksim::testbed::Testbed;
+use locksim::testbed::{managed_objects, Testbed};
 use locksim::{SimConfig, Timing};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+use zbus::zvariant::OwnedObjectPath;
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("locksim-test-{name}-{}", std::process::id()));
@@ -120,22 +120,6 @@ async fn register_agent(client: &zbus::Connection, capability: &str) {
         .unwrap();
 }
 
-async fn managed_objects(
-    conn: &zbus::Connection,
-) -> HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedValue>>> {
-    let reply = conn
-        .call_method(
-            Some("org.bluez"),
-            "/",
-            Some("org.freedesktop.DBus.ObjectManager"),
-            "GetManagedObjects",
-            &(),
-        )
-        .await
-        .unwrap();
-    reply.body().deserialize().unwrap()
-}
-
 #[tokio::test]
 async fn bonds_survive_a_restart_with_a_state_dir() {
     let dir = temp_dir("bonds");
@@ -162,7 +146,7 @@ async fn bonds_survive_a_restart_with_a_state_dir() {
     };
     let tb = Testbed::start(config).await.unwrap();
     let client = client(&tb).await;
-    let objects = managed_objects(&client).await;
+    let objects = managed_objects(&client).await.unwrap();
     let devices: Vec<_> = objects
         .values()
         .filter_map(|ifaces| ifaces.get("org.bluez.Device1"))
@@ -372,29 +356,16 @@ async fn with_bonded_every_lock_starts_bonded_to_every_adapter() {
     // org.bluez is claimed last, once every object is exported.
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
     let objects = loop {
-        let reply = client
-            .call_method(
-                Some("org.bluez"),
-                "/",
-                Some("org.freedesktop.DBus.ObjectManager"),
-                "GetManagedObjects",
-                &(),
-            )
-            .await;
-        match reply {
-            Ok(reply) => {
-                let objects: HashMap<
-                    OwnedObjectPath,
-                    HashMap<String, HashMap<String, OwnedValue>>,
-                > = reply.body().deserialize().unwrap();
-                break objects;
-            }
+        match managed_objects(&client).await {
+            Ok(objects) => break objects,
             Err(e) if Instant::now() > deadline => panic!("locksim never served: {e}"),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM: locksim takes its dbus-daemon down with it.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    child.wait().unwrap();
     let mut bonded: Vec<String> = objects
         .iter()
         .filter_map(|(path, ifaces)| {

@@ -1,0 +1,183 @@
+//! Where the binaries under test come from: `locksim`, `lockgated` and `lockgate`.
+//!
+//! Cargo builds only the binaries of the package under test, and `CARGO_BIN_EXE_*` exists
+//! only for those, so `cargo test -p lockgate-systest` alone would leave them missing or
+//! stale. Before the first test of a test process, [`binaries`] therefore runs
+//! `cargo build -p locksim -p lockgate --bins` itself, with the cargo that runs the tests
+//! (`$CARGO`), into the target directory and profile of the running test executable (found
+//! from `std::env::current_exe()`: `<target>/[<triple>/]<profile>/deps/<test>`). Cargo's own
+//! lock serialises it with other builds, and it is a no-op when they are up to date. This is
+//! done once per process (a `OnceLock`: the one process-wide state of the harness, because
+//! every test of the process needs the same answer) and before a test's clock starts.
+//!
+//! `SYSTEST_BIN_DIR=<dir>` skips the build and takes the binaries from `<dir>`
+//! (installed packages, or a build made elsewhere).
+
+use anyhow::{anyhow, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming a directory with prebuilt binaries.
+/// (Not `LOCKGATE_*`: the gateway reads those as configuration overrides.)
+pub const BIN_DIR_VAR: &str = "SYSTEST_BIN_DIR";
+
+/// The longest the build may take (the target directory may be shared and busy).
+const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Paths of the binaries under test.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The simulated locks.
+    pub locksim: PathBuf,
+    /// The gateway daemon.
+    pub lockgated: PathBuf,
+    /// The gateway's admin CLI.
+    pub lockgate: PathBuf,
+}
+
+/// The binaries, built if needed (once per process).
+pub fn binaries() -> Result<&'static Binaries> {
+    static BINARIES: OnceLock<Result<Binaries, String>> = OnceLock::new();
+    BINARIES
+        .get_or_init(|| locate().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+fn locate() -> Result<Binaries> {
+    let dir = match std::env::var_os(BIN_DIR_VAR) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe()?;
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .ok_or_else(|| anyhow!("{} is not in <target>/<profile>/deps", exe.display()))?
+                .to_path_buf();
+            build(&profile_dir)?;
+            profile_dir
+        }
+    };
+    let find = |name: &str| -> Result<PathBuf> {
+        let path = dir.join(name);
+        match path.is_file() {
+            true => Ok(path),
+            false => Err(anyhow!(
+                "{} is missing; run `cargo build --workspace --bins` with the same target \
+                 directory and profile, or point {BIN_DIR_VAR} at a directory holding it",
+                path.display()
+            )),
+        }
+    };
+    Ok(Binaries {
+        locksim: find("locksim")?,
+        lockgated: find("lockgated")?,
+        lockgate: find("lockgate")?,
+    })
+}
+
+/// The cargo arguments that write into `profile_dir`: `--target-dir`, maybe `--target`, and
+/// the profile.
+fn layout_args(profile_dir: &Path) -> Result<Vec<String>> {
+    let parent = profile_dir
+        .parent()
+        .ok_or_else(|| anyhow!("no target directory above {}", profile_dir.display()))?;
+    // Cargo keeps `.rustc_info.json` at the root of a target directory; one level lower sits
+    // a `--target <triple>` build.
+    let (root, triple) = match parent.join(".rustc_info.json").exists() {
+        true => (parent, None),
+        false => (
+            parent.parent().unwrap_or(parent),
+            parent.file_name().and_then(|n| n.to_str()),
+        ),
+    };
+    let mut args = vec!["--target-dir".to_owned(), root.display().to_string()];
+    if let Some(triple) = triple {
+        args.extend(["--target".to_owned(), triple.to_owned()]);
+    }
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some(profile) => args.extend(["--profile".to_owned(), profile.to_owned()]),
+        None => {}
+    }
+    Ok(args)
+}
+
+fn build(profile_dir: &Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Canonical: cargo identifies path packages by their path, and `a/b/../..` would make
+    // every crate of the workspace a new package to build.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace
+        .canonicalize()
+        .map_err(|e| anyhow!("{}: {e}", workspace.display()))?;
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(&workspace)
+        .args([
+            "build", "--quiet", "-p", "locksim", "-p", "lockgate", "--bins",
+        ])
+        .args(layout_args(profile_dir)?)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| anyhow!("running {command:?}: {e}"))?;
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut s) = stderr {
+            let _ = std::io::Read::read_to_string(&mut s, &mut text);
+        }
+        text
+    });
+    let deadline = Instant::now() + BUILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(anyhow!("{command:?} took longer than {BUILD_LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let errors = reader.join().unwrap_or_default();
+    match status.success() {
+        true => Ok(()),
+        false => Err(anyhow!(
+            "building the binaries under test failed ({command:?}, {status}):\n{errors}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout_args;
+
+    #[test]
+    fn the_test_executable_s_place_gives_target_dir_triple_and_profile() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join(".rustc_info.json"), "{}").unwrap();
+        let target = root.path().display().to_string();
+        assert_eq!(
+            layout_args(&root.path().join("debug")).unwrap(),
+            ["--target-dir", &target]
+        );
+        assert_eq!(
+            layout_args(&root.path().join("aarch64-unknown-linux-gnu/release")).unwrap(),
+            [
+                "--target-dir",
+                &target,
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "--profile",
+                "release"
+            ]
+        );
+    }
+}

@@ -54,7 +54,6 @@ async fn every_frame_written(bed: &TestBed, lock: &LockId) -> Result<()> {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn an_endpoint_pairs_and_locks_and_unlocks_through_broker_and_gateway() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().start(&diag).await?;
@@ -106,7 +105,6 @@ async fn status_of_all(endpoint: &mut Endpoint, locks: &[LockId]) -> Result<()> 
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn eight_locks_serve_three_endpoints_at_once() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().locks(8).start(&diag).await?;
@@ -134,7 +132,6 @@ fn eight_locks_serve_three_endpoints_at_once() {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn twelve_locks_are_all_served_with_four_links() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder()
@@ -158,7 +155,6 @@ fn twelve_locks_are_all_served_with_four_links() {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn the_gateway_never_sees_what_travels_end_to_end() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().start(&diag).await?;

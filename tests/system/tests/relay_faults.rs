@@ -146,7 +146,6 @@ impl Spooled {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn a_broker_outage_loses_no_up_frame_and_keeps_their_order() {
     run(LIMIT, |diag| async move {
         let mut spooled = answers_spooled_with_broker_away(&diag).await?;
@@ -168,7 +167,6 @@ fn a_broker_outage_loses_no_up_frame_and_keeps_their_order() {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn a_gateway_killed_while_spooling_loses_nothing() {
     run(LIMIT, |diag| async move {
         let mut spooled = answers_spooled_with_broker_away(&diag).await?;
@@ -188,7 +186,6 @@ async fn receipt_for(phone: &Endpoint, level: &str, frame: &[u8]) -> Result<Valu
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn down_frames_that_must_not_act_get_no_receipt_or_say_why() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder()
@@ -276,7 +273,6 @@ fn down_frames_that_must_not_act_get_no_receipt_or_say_why() {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn link_drops_connect_faults_and_adapter_power_cycles_are_survived_and_counted() {
     run(LIMIT, |diag| async move {
         // A 23-byte MTU fragments every request: the link can drop in the middle of one.
@@ -345,7 +341,6 @@ fn link_drops_connect_faults_and_adapter_power_cycles_are_survived_and_counted()
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn the_gateway_relays_over_tls_with_the_test_ca_and_client_certificate() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().tls().start(&diag).await?;
@@ -358,7 +353,6 @@ fn the_gateway_relays_over_tls_with_the_test_ca_and_client_certificate() {
 }
 
 #[test]
-#[ignore = "needs lockgated (issue 4 in progress)"]
 fn a_gateway_trusting_another_ca_says_so_and_publishes_nothing() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder()

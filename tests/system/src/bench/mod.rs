@@ -128,6 +128,7 @@ pub fn main(options: Options) -> Result<()> {
         }
     }
     println!("\n{}", report::table(&report::read_rows(&rows)));
+    println!("load average at the end: {}", load_average());
     Ok(())
 }
 
@@ -178,10 +179,20 @@ pub fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let memory = procfs_mem_total().unwrap_or(0);
     format!(
-        "machine: {model}, {cores} core(s), {:.0} GiB, Linux {}",
+        "machine: {model}, {cores} core(s), {:.0} GiB, Linux {}; load average {}",
         memory as f64 / (1024.0 * 1024.0),
-        kernel.trim()
+        kernel.trim(),
+        load_average()
     )
+}
+
+/// The 1, 5 and 15 minute load averages (other work on the machine skews every figure).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// MemTotal in KiB.

@@ -47,47 +47,36 @@ struct Through {
     hop: Summary,
 }
 
+impl Counts {
+    /// `full` round trips (`quick` with `--quick`) after a warm-up.
+    fn of(options: &Options, full: usize, quick: usize) -> Counts {
+        Counts {
+            warmup: options.pick(50, 10),
+            n: options.pick(full, quick),
+        }
+    }
+}
+
 /// Runs part 1.
 pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Result<()> {
-    let counts = Counts {
-        warmup: options.pick(50, 10),
-        n: options.pick(500, 100),
-    };
-    let status_counts = Counts {
-        n: options.pick(200, 50),
-        ..counts
-    };
     let mut bed = super::bed(1)
         .gateway(|c| c.link_policy = "persistent".into())
         .start(diag)
         .await?;
     let lock = bed.lock_id(0);
     bed.wait_link(&lock, true).await?;
-    let (status, (request_len, answer_len)) =
-        status_round_trips(&mut bed, lock, status_counts).await?;
-    println!(
-        "[latency] frames: request {request_len} B, status answer {answer_len} B, probe \
-         answer 15 B; {} round trips each after {} warm-up ({} for the status)",
-        counts.n, counts.warmup, status_counts.n
-    );
-    println!(
-        "[latency] status request of a paired endpoint: {}",
-        status.text()
-    );
-    report.figure(
-        "status request of a paired endpoint (mosquitto as shipped)",
-        short(&status),
-    )?;
+    let request_len = status_series(&mut bed, lock, options, report).await?;
+    let counts = Counts::of(options, 500, 100);
     let stock = through(&bed, lock, request_len, counts, "n1").await?;
     restart_broker_without_nagle(&mut bed).await?;
-    let nodelay = through(&bed, lock, request_len, counts, "n2").await?;
+    // A comparison: fewer round trips will do.
+    let fewer = Counts::of(options, 200, 50);
+    let nodelay = through(&bed, lock, request_len, fewer, "n2").await?;
     bed.gateway.kill(Signal::SIGTERM).await?;
     let gatt = gatt_round_trips(&bed, request_len, counts).await?;
-    println!(
-        "[latency] direct GATT (bluer → locksim → bluer): {}",
-        gatt.text()
-    );
-    report.figure("direct GATT (bluer → locksim → bluer)", short(&gatt))?;
+    let what = "direct GATT (bluer → locksim → bluer)";
+    println!("[latency] {what}: {}", gatt.text());
+    report.figure(what, short(&gatt))?;
     for (name, t) in [
         ("mosquitto as shipped", &stock),
         ("mosquitto set_tcp_nodelay", &nodelay),
@@ -95,6 +84,29 @@ pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Resu
         write(name, t, &gatt, report)?;
     }
     Ok(())
+}
+
+/// Pairs an endpoint, times its status requests and reports them; the request's size.
+async fn status_series(
+    bed: &mut TestBed,
+    lock: LockId,
+    options: &Options,
+    report: &Report,
+) -> Result<usize> {
+    let counts = Counts::of(options, 200, 50);
+    let (status, (request_len, answer_len)) = status_round_trips(bed, lock, counts).await?;
+    println!(
+        "[latency] frames: request {request_len} B, status answer {answer_len} B, probe \
+         answer 15 B; {} warm-up round trips before each series",
+        counts.warmup
+    );
+    println!(
+        "[latency] status request of a paired endpoint: {}",
+        status.text()
+    );
+    let what = "status request of a paired endpoint (mosquitto as shipped)";
+    report.figure(what, short(&status))?;
+    Ok(request_len)
 }
 
 /// Restarts the broker with `set_tcp_nodelay true` and waits until the gateway is back.

@@ -120,9 +120,11 @@ pub fn main(options: Options) -> Result<()> {
         if options.quick {
             child.arg("--quick");
         }
+        let started = std::time::Instant::now();
         let status = child
             .status()
             .with_context(|| format!("running part {part}"))?;
+        println!("({section}: {:.0} s)", started.elapsed().as_secs_f64());
         if !status.success() {
             Report::new(&rows, section).figure("the part failed", status.to_string())?;
         }

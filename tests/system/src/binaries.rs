@@ -4,12 +4,14 @@
 //! only for those, so `cargo test -p lockgate-systest` alone would leave them missing or
 //! stale. Before the first test of a test process, [`binaries`] therefore runs
 //! `cargo build -p locksim -p lockgate --bins` itself, with the cargo that runs the tests
-//! (`$CARGO`), into the target directory and profile of the running executable (found from
+//! (`$CARGO`), for the target and profile of the running executable (found from
 //! `std::env::current_exe()`: `<target>/[<triple>/]<profile>/deps/<test>` for a test,
-//! `<target>/[<triple>/]<profile>/<bin>` for a binary of this package such as `bench`). Cargo's own
-//! lock serialises it with other builds, and it is a no-op when they are up to date. This is
-//! done once per process (a `OnceLock`: the one process-wide state of the harness, because
-//! every test of the process needs the same answer) and before a test's clock starts.
+//! `<target>/[<triple>/]<profile>/<bin>` for a binary of this package such as `bench`), into
+//! a target directory of their own below it, `<target>/systest-bins` (see [`BINS_TARGET`]).
+//! Cargo's own lock serialises it with other builds, and it is a no-op when they are up to
+//! date. This is done once per process (a `OnceLock`: the one process-wide state of the
+//! harness, because every test of the process needs the same answer) and before a test's
+//! clock starts.
 //!
 //! `SYSTEST_BIN_DIR=<dir>` skips the build and takes the binaries from `<dir>`
 //! (installed packages, or a build made elsewhere).
@@ -23,6 +25,13 @@ use std::time::{Duration, Instant};
 /// Environment variable naming a directory with prebuilt binaries.
 /// (Not `LOCKGATE_*`: the gateway reads those as configuration overrides.)
 pub const BIN_DIR_VAR: &str = "SYSTEST_BIN_DIR";
+
+/// The target directory of the binaries under test, inside the running executable's: one of
+/// their own, because cargo unifies features per build. Built into the same directory,
+/// `-p locksim -p lockgate` and `lockgate-systest` compiled their shared dependencies (rumqttc
+/// and the crates above it) with different features, so each build redid what the other had
+/// done: minutes a run in release.
+const BINS_TARGET: &str = "systest-bins";
 
 /// The longest the build may take (the target directory may be shared and busy).
 const BUILD_LIMIT: Duration = Duration::from_secs(30 * 60);
@@ -52,9 +61,7 @@ fn locate() -> Result<Binaries> {
         Some(dir) => PathBuf::from(dir),
         None => {
             let exe = std::env::current_exe()?;
-            let profile_dir = profile_dir_of(&exe)?;
-            build(&profile_dir)?;
-            profile_dir
+            build(&profile_dir_of(&exe)?)?
         }
     };
     let find = |name: &str| -> Result<PathBuf> {
@@ -62,8 +69,8 @@ fn locate() -> Result<Binaries> {
         match path.is_file() {
             true => Ok(path),
             false => Err(anyhow!(
-                "{} is missing; run `cargo build --workspace --bins` with the same target \
-                 directory and profile, or point {BIN_DIR_VAR} at a directory holding it",
+                "{} is missing; run `cargo build -p locksim -p lockgate --bins` with that \
+                 target directory and profile, or point {BIN_DIR_VAR} at a directory holding it",
                 path.display()
             )),
         }
@@ -90,9 +97,10 @@ fn profile_dir_of(exe: &Path) -> Result<PathBuf> {
         .ok_or_else(|| anyhow!("{} is not in <target>/<profile>", exe.display()))
 }
 
-/// The cargo arguments that write into `profile_dir`: `--target-dir`, maybe `--target`, and
+/// The cargo arguments that build for the target directory and profile of `profile_dir`, into
+/// [`BINS_TARGET`] below that target directory, and the directory the binaries land in: `--target-dir`, maybe `--target`, and
 /// the profile.
-fn layout_args(profile_dir: &Path) -> Result<Vec<String>> {
+fn layout(profile_dir: &Path) -> Result<(Vec<String>, PathBuf)> {
     let parent = profile_dir
         .parent()
         .ok_or_else(|| anyhow!("no target directory above {}", profile_dir.display()))?;
@@ -105,19 +113,23 @@ fn layout_args(profile_dir: &Path) -> Result<Vec<String>> {
             parent.file_name().and_then(|n| n.to_str()),
         ),
     };
-    let mut args = vec!["--target-dir".to_owned(), root.display().to_string()];
+    let bins = root.join(BINS_TARGET);
+    let mut out = bins.clone();
+    let mut args = vec!["--target-dir".to_owned(), bins.display().to_string()];
     if let Some(triple) = triple {
         args.extend(["--target".to_owned(), triple.to_owned()]);
+        out.push(triple);
     }
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some(profile) => args.extend(["--profile".to_owned(), profile.to_owned()]),
-        None => {}
+    let profile = profile_dir.file_name().and_then(|n| n.to_str());
+    if let Some(profile) = profile.filter(|p| *p != "debug") {
+        args.extend(["--profile".to_owned(), profile.to_owned()]);
     }
-    Ok(args)
+    out.push(profile.unwrap_or("debug"));
+    Ok((args, out))
 }
 
-fn build(profile_dir: &Path) -> Result<()> {
+/// Builds the binaries for the profile of `profile_dir`; the directory they are in.
+fn build(profile_dir: &Path) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // Canonical: cargo identifies path packages by their path, and `a/b/../..` would make
     // every crate of the workspace a new package to build.
@@ -125,13 +137,14 @@ fn build(profile_dir: &Path) -> Result<()> {
     let workspace = workspace
         .canonicalize()
         .map_err(|e| anyhow!("{}: {e}", workspace.display()))?;
+    let (args, out) = layout(profile_dir)?;
     let mut command = Command::new(&cargo);
     command
         .current_dir(&workspace)
         .args([
             "build", "--quiet", "-p", "locksim", "-p", "lockgate", "--bins",
         ])
-        .args(layout_args(profile_dir)?)
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -160,7 +173,7 @@ fn build(profile_dir: &Path) -> Result<()> {
     };
     let errors = reader.join().unwrap_or_default();
     match status.success() {
-        true => Ok(()),
+        true => Ok(out),
         false => Err(anyhow!(
             "building the binaries under test failed ({command:?}, {status}):\n{errors}"
         )),
@@ -169,7 +182,7 @@ fn build(profile_dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{layout_args, profile_dir_of};
+    use super::{layout, profile_dir_of};
     use std::path::Path;
 
     #[test]
@@ -186,16 +199,18 @@ mod tests {
     }
 
     #[test]
-    fn the_test_executable_s_place_gives_target_dir_triple_and_profile() {
+    fn the_binaries_build_in_a_target_directory_of_their_own_with_triple_and_profile() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join(".rustc_info.json"), "{}").unwrap();
-        let target = root.path().display().to_string();
+        let bins = root.path().join("systest-bins");
+        let target = bins.display().to_string();
+        let (args, out) = layout(&root.path().join("debug")).unwrap();
+        assert_eq!(args, ["--target-dir", &target]);
+        assert_eq!(out, bins.join("debug"));
+        let cross = root.path().join("aarch64-unknown-linux-gnu/release");
+        let (args, out) = layout(&cross).unwrap();
         assert_eq!(
-            layout_args(&root.path().join("debug")).unwrap(),
-            ["--target-dir", &target]
-        );
-        assert_eq!(
-            layout_args(&root.path().join("aarch64-unknown-linux-gnu/release")).unwrap(),
+            args,
             [
                 "--target-dir",
                 &target,
@@ -205,5 +220,6 @@ mod tests {
                 "release"
             ]
         );
+        assert_eq!(out, bins.join("aarch64-unknown-linux-gnu/release"));
     }
 }

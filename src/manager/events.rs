@@ -151,6 +151,7 @@ impl Manager {
 
     fn adapter_down(&mut self, reason: &str) {
         log::warn!("ble: {reason}");
+        crate::notify::status(&format!("waiting for the Bluetooth adapter: {reason}"));
         self.health.adapter_powered.store(false, Ordering::Relaxed);
         if self.adapter.take().is_some() {
             self.adapter_was_lost = true;

@@ -232,6 +232,7 @@ impl Relay {
                 Counters::bump(&self.health.counters.up_frames);
                 if let Err(e) = self.spool.append(lock, &frame) {
                     log::error!("spool: {e}; frame from {lock} dropped");
+                    Counters::bump(&self.health.counters.spool_dropped);
                 }
                 let dropped = self.spool.take_dropped();
                 if dropped > 0 {

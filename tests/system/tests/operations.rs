@@ -110,3 +110,31 @@ fn lockgate_reports_status_and_removes_a_lock_with_its_bond_and_retained_topics(
         Ok(())
     });
 }
+
+#[test]
+fn repeated_connect_failures_power_cycle_the_adapter_and_links_come_back() {
+    run(LIMIT, |diag| async move {
+        let mut bed = TestBed::builder()
+            .gateway(|c| c.link_policy = "persistent".into())
+            .start(&diag)
+            .await?;
+        let lock = bed.lock_id(0);
+        let level = lock.to_string();
+        bed.wait_link(&lock, true).await?;
+        let from = bed.observer.cursor();
+        // Out of range, the persistent link drops and every reconnect fails; after five
+        // failures in a row (backing off 1, 2, 4, 8 s) the gateway resets the adapter.
+        bed.sim.ctl(&["range", &level, "out"]).await?;
+        bed.wait_link(&lock, false).await?;
+        bed.wait_event(from, "adapter_reset").await?;
+        bed.wait_event(from, "adapter_back").await?;
+        bed.sim.ctl(&["range", &level, "in"]).await?;
+        bed.wait_link(&lock, true).await?;
+        let mut phone = bed.endpoint("phone").await?;
+        let reset = |h: &serde_json::Value| h["ble"]["adapter_resets"] == 1;
+        phone
+            .health_until(WAIT, "the adapter reset counted once", reset)
+            .await?;
+        Ok(())
+    });
+}

@@ -4,8 +4,9 @@
 //! only for those, so `cargo test -p lockgate-systest` alone would leave them missing or
 //! stale. Before the first test of a test process, [`binaries`] therefore runs
 //! `cargo build -p locksim -p lockgate --bins` itself, with the cargo that runs the tests
-//! (`$CARGO`), into the target directory and profile of the running test executable (found
-//! from `std::env::current_exe()`: `<target>/[<triple>/]<profile>/deps/<test>`). Cargo's own
+//! (`$CARGO`), into the target directory and profile of the running executable (found from
+//! `std::env::current_exe()`: `<target>/[<triple>/]<profile>/deps/<test>` for a test,
+//! `<target>/[<triple>/]<profile>/<bin>` for a binary of this package such as `bench`). Cargo's own
 //! lock serialises it with other builds, and it is a no-op when they are up to date. This is
 //! done once per process (a `OnceLock`: the one process-wide state of the harness, because
 //! every test of the process needs the same answer) and before a test's clock starts.
@@ -51,11 +52,7 @@ fn locate() -> Result<Binaries> {
         Some(dir) => PathBuf::from(dir),
         None => {
             let exe = std::env::current_exe()?;
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .ok_or_else(|| anyhow!("{} is not in <target>/<profile>/deps", exe.display()))?
-                .to_path_buf();
+            let profile_dir = profile_dir_of(&exe)?;
             build(&profile_dir)?;
             profile_dir
         }
@@ -76,6 +73,21 @@ fn locate() -> Result<Binaries> {
         lockgated: find("lockgated")?,
         lockgate: find("lockgate")?,
     })
+}
+
+/// The profile directory (`<target>/[<triple>/]<profile>`) of the running executable: a test
+/// lives in its `deps/`, a binary of the package (`src/bin/*`, run with `cargo run`) in the
+/// directory itself.
+fn profile_dir_of(exe: &Path) -> Result<PathBuf> {
+    let parent = exe
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no parent directory", exe.display()))?;
+    let dir = match parent.file_name().and_then(|n| n.to_str()) {
+        Some("deps") => parent.parent(),
+        _ => Some(parent),
+    };
+    dir.map(Path::to_path_buf)
+        .ok_or_else(|| anyhow!("{} is not in <target>/<profile>", exe.display()))
 }
 
 /// The cargo arguments that write into `profile_dir`: `--target-dir`, maybe `--target`, and
@@ -157,7 +169,21 @@ fn build(profile_dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::layout_args;
+    use super::{layout_args, profile_dir_of};
+    use std::path::Path;
+
+    #[test]
+    fn tests_live_in_deps_and_binaries_in_the_profile_directory() {
+        let test = Path::new("/t/release/deps/relay-0123abcd");
+        assert_eq!(profile_dir_of(test).unwrap(), Path::new("/t/release"));
+        let bin = Path::new("/t/release/bench");
+        assert_eq!(profile_dir_of(bin).unwrap(), Path::new("/t/release"));
+        let cross = Path::new("/t/aarch64-unknown-linux-gnu/debug/deps/relay-01");
+        assert_eq!(
+            profile_dir_of(cross).unwrap(),
+            Path::new("/t/aarch64-unknown-linux-gnu/debug")
+        );
+    }
 
     #[test]
     fn the_test_executable_s_place_gives_target_dir_triple_and_profile() {

@@ -10,6 +10,7 @@
 //! * [`endpoint`]: pairing and E2E sessions over MQTT.
 //! * [`spool`], [`blindness`]: looking at what the gateway left on disk and in memory.
 //! * [`testbed`]: all of it together; [`run`]: one test, bounded in time, with logs on failure.
+//! * [`bench`]: the benchmark of lockgated built on all of it (`src/bin/bench.rs`).
 //!
 //! **The binaries under test** (`locksim`, `lockgated`, `lockgate`) belong to other packages,
 //! so cargo neither builds them for `cargo test -p lockgate-systest` nor tells where they are.
@@ -27,6 +28,7 @@
 //! mosquitto must be installed (`apt-get install -y mosquitto`), and `dbus-daemon` for
 //! locksim. The daemon scenarios (`tests/relay.rs`) read process memory and so run as root.
 
+pub mod bench;
 pub mod binaries;
 pub mod blindness;
 pub mod broker;

@@ -1,7 +1,7 @@
-//! An MQTT client for tests (rumqttc, rustls with the ring provider): one task owns the event
-//! loop, reconnects with a short pause, resubscribes after a ConnAck without a session, and
-//! keeps every message received, in order, in an inbox that tests read and await with
-//! deadlines.
+//! An MQTT client for tests (rumqttc, rustls with the ring provider, `TCP_NODELAY`): one task
+//! owns the event loop, reconnects with a short pause, resubscribes after a ConnAck without a
+//! session, and keeps every message received, in order and with its time of arrival, in an
+//! inbox that tests read and await with deadlines.
 
 use anyhow::{bail, Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration};
@@ -69,6 +69,8 @@ pub struct Message {
     pub payload: Vec<u8>,
     /// The retain flag as delivered (set only for messages sent because of a subscription).
     pub retain: bool,
+    /// When the event loop received it (for latency figures).
+    pub at: std::time::Instant,
 }
 
 impl Message {
@@ -177,6 +179,7 @@ async fn drive(mut events: rumqttc::EventLoop, client: AsyncClient, shared: Arc<
                     topic: p.topic,
                     payload: p.payload.to_vec(),
                     retain: p.retain,
+                    at: std::time::Instant::now(),
                 })
             }),
             Ok(Event::Incoming(Packet::SubAck(_))) => shared.update(|inbox| inbox.subacks += 1),
@@ -207,7 +210,13 @@ impl Mqtt {
 
     /// Starts the client without waiting for the broker.
     pub fn start(settings: &Settings) -> Result<Mqtt> {
-        let (client, events) = AsyncClient::new(options(settings)?, 256);
+        let (client, mut events) = AsyncClient::new(options(settings)?, 256);
+        // Small packets go out at once. Without TCP_NODELAY a publish written right after a
+        // PubAck waits for the broker's delayed ACK (some 40 ms on Linux), which would be
+        // measured as the system's latency.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             inbox: Mutex::new(Inbox::default()),
@@ -328,6 +337,22 @@ impl Mqtt {
         .await
     }
 
+    /// Queues a QoS 1 publish without waiting for its PubAck: for load, where many are in
+    /// flight at once.
+    pub async fn publish_queued(&self, topic: &str, payload: &[u8]) -> Result<()> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .await?;
+        Ok(())
+    }
+
+    /// Unsubscribes from `filter` (not renewed after a reconnect).
+    pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
+        self.shared.inbox().filters.retain(|f| f != filter);
+        self.client.unsubscribe(filter).await?;
+        Ok(())
+    }
+
     /// The retained message of `topic`, read with a subscription of its own.
     pub async fn retained(&self, topic: &str, limit: Duration) -> Result<Message> {
         let from = self.cursor();
@@ -335,8 +360,7 @@ impl Mqtt {
         let what = format!("the retained message of {topic}");
         let found = self.next_message(limit, from, &what, |m| m.topic == topic && m.retain);
         let (_, message) = found.await?;
-        self.client.unsubscribe(topic).await?;
-        self.shared.inbox().filters.retain(|f| f != topic);
+        self.unsubscribe(topic).await?;
         Ok(message)
     }
 

@@ -31,6 +31,8 @@ pub struct SimOptions {
     pub mtu: Option<u16>,
     /// Further arguments.
     pub extra_args: Vec<String>,
+    /// Its `RUST_LOG` (`info`: every lock event; benches use `warn`).
+    pub log_level: String,
 }
 
 impl Default for SimOptions {
@@ -41,6 +43,7 @@ impl Default for SimOptions {
             bonded: true,
             mtu: None,
             extra_args: Vec::new(),
+            log_level: "info".to_owned(),
         }
     }
 }
@@ -85,7 +88,7 @@ impl Sim {
             .arg(dir.path().join("state"))
             .arg("--fast")
             .args(&options.extra_args)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", &options.log_level);
         if options.bonded {
             command.arg("--bonded");
         }

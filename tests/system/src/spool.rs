@@ -86,6 +86,54 @@ pub fn frames_for(dir: &Path, lock: &LockId, auth_id: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Longest segment file the gateway writes (GATEWAY.md §3).
+const SEGMENT_MAX: usize = 1 << 20;
+
+/// One record as the gateway writes it: `len` counts seq, lock id and frame.
+pub fn encode_record(record: &Record) -> Vec<u8> {
+    let mut covered = record.seq.to_le_bytes().to_vec();
+    covered.extend_from_slice(record.lock.as_bytes());
+    covered.extend_from_slice(&record.frame);
+    let len = u32::try_from(covered.len()).expect("a frame is at most 4 KiB");
+    let mut out = len.to_le_bytes().to_vec();
+    out.extend_from_slice(&crc32fast::hash(&covered).to_le_bytes());
+    out.extend_from_slice(&covered);
+    out
+}
+
+/// Writes `records` (in seq order) into the spool directory `dir` as a gateway stopped while
+/// the broker was away would have left them: segment files of at most 1 MiB, each named after
+/// its first seq as the daemon names them (`{seq:016x}.seg`), and no cursor file, so every
+/// record is unacknowledged. For benchmarks that need a full spool at start.
+pub fn write_spool(dir: &Path, records: &[Record]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut segment: Option<(u64, Vec<u8>)> = None;
+    let write = |first: u64, bytes: &[u8]| {
+        let path = dir.join(format!("{first:016x}.seg"));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true).mode(0o600);
+        std::io::Write::write_all(&mut options.open(path)?, bytes)
+    };
+    for record in records {
+        let bytes = encode_record(record);
+        if let Some((first, data)) = segment.take_if(|(_, d)| d.len() + bytes.len() > SEGMENT_MAX) {
+            write(first, &data)?;
+        }
+        segment
+            .get_or_insert_with(|| (record.seq, Vec::new()))
+            .1
+            .extend(bytes);
+    }
+    match segment {
+        Some((first, data)) => write(first, &data),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +167,27 @@ mod tests {
             assert_eq!(records[1].frame, b"second");
             assert_eq!(records[1].lock, LockId::from([2; 8]));
         }
+    }
+
+    #[test]
+    fn a_written_spool_reads_back_in_one_megabyte_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let records: Vec<Record> = (0..1500)
+            .map(|seq| Record {
+                seq,
+                lock: LockId::from([seq as u8; 8]),
+                frame: vec![seq as u8; 1000],
+            })
+            .collect();
+        write_spool(&spool, &records).unwrap();
+        assert_eq!(read_spool(&spool), records);
+        let segments = std::fs::read_dir(&spool).unwrap().count();
+        assert_eq!(
+            segments, 2,
+            "1,500 records of 1,024 bytes take two segments"
+        );
+        assert!(spool.join("0000000000000000.seg").exists());
     }
 
     #[test]

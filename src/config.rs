@@ -223,7 +223,7 @@ mod defaults {
         Duration::from_secs(10)
     }
     pub fn control_socket() -> PathBuf {
-        PathBuf::from("/run/lockgate/control.sock")
+        PathBuf::from(crate::control_client::DEFAULT_SOCKET)
     }
     pub fn state_dir() -> PathBuf {
         PathBuf::from("/var/lib/lockgate")

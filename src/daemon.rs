@@ -48,8 +48,13 @@ pub enum StartError {
 /// Channel sizes.
 const INBOX: usize = 1024;
 
-/// Runs the daemon until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+/// Runs the daemon until `shutdown` is cancelled; configurations sent on `reload` are applied
+/// as far as they can be live.
+pub async fn run(
+    config: Config,
+    reload: mpsc::Receiver<Config>,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     let health = Arc::new(Health::default());
     let topics = config.topics()?;
     create_private_dir(&config.state_dir)?;
@@ -110,6 +115,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         ble,
         links,
         control,
+        reload,
     };
     let manager_task = tracker.spawn(manager.run(inputs, shutdown.clone()));
     if let Some(interval) = notify::watchdog_interval() {

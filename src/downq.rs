@@ -14,6 +14,8 @@ pub const MAX_QUEUED_PER_LOCK: usize = 16;
 /// A down-frame accepted for a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownFrame {
+    /// Arrival order among all down-frames (see [`DownQueues::stamp`]).
+    pub seq: u64,
     /// Auth id of its header.
     pub auth_id: u32,
     /// Counter of its header.
@@ -124,9 +126,17 @@ pub fn check(frame: &[u8]) -> Result<Header, Receipt> {
 #[derive(Debug, Default)]
 pub struct DownQueues {
     queues: BTreeMap<LockId, VecDeque<DownFrame>>,
+    next_seq: u64,
 }
 
 impl DownQueues {
+    /// The next arrival number; every down-frame takes one, queued or not, so that frames
+    /// handed back by a link go back in arrival order.
+    pub fn stamp(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
     /// Queues `frame` (already checked) for `lock` until `now + ttl`.
     pub fn push(
         &mut self,
@@ -136,11 +146,13 @@ impl DownQueues {
         now: Instant,
         ttl: Duration,
     ) -> Result<usize, Receipt> {
-        let queue = self.queues.entry(lock).or_default();
-        if queue.len() >= MAX_QUEUED_PER_LOCK {
+        if self.len(&lock) >= MAX_QUEUED_PER_LOCK {
             return Err(Receipt::rejected(Some(header), Reason::QueueFull));
         }
+        let seq = self.stamp();
+        let queue = self.queues.entry(lock).or_default();
         queue.push_back(DownFrame {
+            seq,
             auth_id: header.auth_id,
             counter: header.counter,
             frame,
@@ -149,9 +161,12 @@ impl DownQueues {
         Ok(queue.len())
     }
 
-    /// Puts back a frame a link could not write, at the front (order is kept).
+    /// Puts back a frame a link could not write, in its arrival place: frames handed back one
+    /// by one (the first failed, the ones behind it found the link gone) keep their order.
     pub fn requeue(&mut self, lock: LockId, frame: DownFrame) {
-        self.queues.entry(lock).or_default().push_front(frame);
+        let queue = self.queues.entry(lock).or_default();
+        let at = queue.partition_point(|f| f.seq < frame.seq);
+        queue.insert(at, frame);
     }
 
     /// How many frames wait for `lock`.

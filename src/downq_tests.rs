@@ -154,6 +154,7 @@ fn a_requeued_frame_goes_back_to_the_front_with_its_own_expiry() {
     q.push(lock(1), &h, f, t0, TTL).unwrap();
     let (h1, f1) = session_frame(1);
     let first = DownFrame {
+        seq: 0,
         auth_id: h1.auth_id,
         counter: 1,
         frame: f1,
@@ -163,6 +164,25 @@ fn a_requeued_frame_goes_back_to_the_front_with_its_own_expiry() {
     assert_eq!(q.next_expiry(), Some(t0 + Duration::from_secs(1)));
     let counters: Vec<u64> = q.take(&lock(1)).iter().map(|f| f.counter).collect();
     assert_eq!(counters, [1, 2]);
+}
+
+#[test]
+fn frames_handed_back_one_by_one_return_in_arrival_order() {
+    let now = Instant::now();
+    let mut q = DownQueues::default();
+    for counter in 1..=4 {
+        let (h, f) = session_frame(counter);
+        q.push(lock(1), &h, f, now, TTL).unwrap();
+    }
+    let mut handed = q.take(&lock(1));
+    let (h, f) = session_frame(5);
+    q.push(lock(1), &h, f, now, TTL).unwrap();
+    // The link failed on the first and found itself down for the rest, in order.
+    while let Some(frame) = handed.pop_front() {
+        q.requeue(lock(1), frame);
+    }
+    let counters: Vec<u64> = q.take(&lock(1)).iter().map(|f| f.counter).collect();
+    assert_eq!(counters, [1, 2, 3, 4, 5]);
 }
 
 #[test]

@@ -104,6 +104,18 @@ impl Scheduler {
         });
     }
 
+    /// A new idle timeout for on-demand links (a configuration reload).
+    pub fn set_idle_timeout(&mut self, idle_timeout: Duration) {
+        self.idle_timeout = idle_timeout;
+    }
+
+    /// A new link policy for `id` (a configuration reload); takes effect at the next `poll`.
+    pub fn set_policy(&mut self, id: &LockId, policy: LinkPolicy) {
+        if let Some(s) = self.slot(id) {
+            s.policy = policy;
+        }
+    }
+
     /// A lock no longer served; returns a disconnect if its link is up.
     pub fn remove_lock(&mut self, id: &LockId) -> Option<Action> {
         let slot = self.locks.remove(id)?;

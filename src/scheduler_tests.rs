@@ -213,3 +213,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_reload_to_on_demand_and_a_shorter_idle_timeout_ends_a_persistent_link() {
+    let t0 = Instant::now();
+    let mut s = sched(4, &[(1, Persistent)], t0);
+    assert_eq!(connects(&s.poll(t0)), vec![id(1)]);
+    s.connected(&id(1), t0);
+    let later = t0 + Duration::from_secs(20);
+    assert!(s.poll(later).is_empty(), "persistent links are never idle");
+    s.set_policy(&id(1), OnDemand);
+    s.set_idle_timeout(Duration::from_secs(10));
+    assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(10)));
+    assert_eq!(s.poll(later), vec![Action::Disconnect(id(1))]);
+}

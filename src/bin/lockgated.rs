@@ -42,17 +42,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        let signals = watch_signals(shutdown.clone(), cli.config.clone())?;
-        let result = lockgate::daemon::run(config, shutdown).await;
+        let (reload_tx, reload) = tokio::sync::mpsc::channel(1);
+        let signals = watch_signals(shutdown.clone(), cli.config.clone(), reload_tx)?;
+        let result = lockgate::daemon::run(config, reload, shutdown).await;
         signals.abort();
         Ok(result?)
     })
 }
 
-/// SIGTERM and SIGINT stop the daemon; SIGHUP checks the configuration again.
+/// SIGTERM and SIGINT stop the daemon; SIGHUP reads the configuration again and hands a
+/// valid one to the daemon (an invalid one is reported and changes nothing).
 fn watch_signals(
     shutdown: CancellationToken,
     config: PathBuf,
+    reload: tokio::sync::mpsc::Sender<Config>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -63,11 +66,10 @@ fn watch_signals(
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => match Config::load(&config, std::env::vars()) {
-                    Ok(_) => log::warn!(
-                        "SIGHUP: {} is valid; this version applies changes at restart \
-                         (systemctl restart lockgated)",
-                        config.display()
-                    ),
+                    Ok(new) => {
+                        log::info!("SIGHUP: reloading {}", config.display());
+                        let _ = reload.send(new).await;
+                    }
                     Err(e) => log::error!("SIGHUP: {e}; keeping the running configuration"),
                 },
             }

@@ -48,7 +48,7 @@ impl Manager {
         self.heard(&lock, now);
         self.set_connected(&lock, true, Some(mtu));
         for frame in self.downq.take(&lock) {
-            self.tell(&lock, LinkCmd::Write(frame));
+            self.hand_over(lock, frame);
         }
         self.scheduler.down_frames(&lock, 0, now);
     }
@@ -85,6 +85,22 @@ impl Manager {
             self.downq.requeue(lock, frame);
             self.scheduler
                 .down_frames(&lock, self.downq.len(&lock), now);
+        }
+    }
+
+    /// Gives a frame to the lock's link actor; a refused hand-over is a `queue_full` receipt,
+    /// never a silent loss.
+    fn hand_over(&mut self, lock: LockId, frame: DownFrame) {
+        let Some(entry) = self.locks.get(&lock) else {
+            return;
+        };
+        if let Err(e) = entry.link.try_send(LinkCmd::Write(frame)) {
+            let LinkCmd::Write(frame) = e.into_inner() else {
+                return;
+            };
+            Counters::bump(&self.health.counters.down_rejected);
+            let receipt = Receipt::about(&frame, Status::Rejected, Some(Reason::QueueFull));
+            self.receipt(&lock, &receipt);
         }
     }
 
@@ -151,6 +167,7 @@ impl Manager {
 
     fn adapter_down(&mut self, reason: &str) {
         log::warn!("ble: {reason}");
+        crate::notify::status(&format!("waiting for the Bluetooth adapter: {reason}"));
         self.health.adapter_powered.store(false, Ordering::Relaxed);
         if self.adapter.take().is_some() {
             self.adapter_was_lost = true;
@@ -200,12 +217,13 @@ impl Manager {
         let ttl = self.config.down_frame_ttl;
         if self.locks.get(&lock).is_some_and(|e| e.connected) {
             let frame = DownFrame {
+                seq: self.downq.stamp(),
                 auth_id: header.auth_id,
                 counter: header.counter,
                 frame,
                 expires: now + ttl,
             };
-            return self.tell(&lock, LinkCmd::Write(frame));
+            return self.hand_over(lock, frame);
         }
         match self.downq.push(lock, &header, frame, now, ttl) {
             Ok(waiting) => self.scheduler.down_frames(&lock, waiting, now),

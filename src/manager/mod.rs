@@ -6,6 +6,7 @@
 
 mod events;
 mod publish;
+mod reload;
 mod requests;
 
 use crate::ble::link::{LinkCmd, LinkEvent};
@@ -90,6 +91,8 @@ pub struct Inputs {
     pub links: mpsc::Receiver<LinkEvent>,
     /// From the control socket.
     pub control: mpsc::Receiver<ControlMsg>,
+    /// Configurations reloaded on SIGHUP.
+    pub reload: mpsc::Receiver<Config>,
 }
 
 /// The manager.
@@ -215,6 +218,7 @@ impl Manager {
                     let response = self.on_control(req).await;
                     let _ = reply.send(response);
                 }
+                Some(config) = inputs.reload.recv() => self.reload(config),
                 () = sleep_until(deadline) => {}
                 _ = health_tick.tick() => self.publish_health(),
                 _ = heartbeat.tick() => {}

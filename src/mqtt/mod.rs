@@ -128,7 +128,12 @@ pub fn start(
     stop: CancellationToken,
 ) -> Result<Started, options::OptionsError> {
     let mqtt_options = options::mqtt_options(config, &topics.bridge_state())?;
-    let (client, eventloop) = rumqttc::AsyncClient::new(mqtt_options, options::REQUEST_CAPACITY);
+    let (client, mut eventloop) =
+        rumqttc::AsyncClient::new(mqtt_options, options::REQUEST_CAPACITY);
+    // Frames are small and latency matters: no Nagle delay behind the broker's delayed ACKs.
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_QUEUE);
     let (handle, outbound) = MqttHandle::channel(OUTBOUND_QUEUE);
     let driver_stop = CancellationToken::new();

@@ -170,6 +170,7 @@ impl Relay {
             DriverEvent::Lost { error, quiesced } => {
                 if self.connected {
                     log::warn!("mqtt: connection lost: {error}");
+                    crate::notify::status("spooling: broker unreachable");
                     Counters::bump(&self.health.counters.mqtt_disconnects);
                 } else {
                     log::debug!("mqtt: cannot connect: {error}");
@@ -195,6 +196,7 @@ impl Relay {
 
     fn on_connack(&mut self) {
         log::info!("mqtt: connected");
+        crate::notify::status("relaying: broker connected");
         self.connected = true;
         self.health.mqtt_connected.store(true, Ordering::Relaxed);
         self.health.set_mqtt_error(None);
@@ -230,6 +232,7 @@ impl Relay {
                 Counters::bump(&self.health.counters.up_frames);
                 if let Err(e) = self.spool.append(lock, &frame) {
                     log::error!("spool: {e}; frame from {lock} dropped");
+                    Counters::bump(&self.health.counters.spool_dropped);
                 }
                 let dropped = self.spool.take_dropped();
                 if dropped > 0 {

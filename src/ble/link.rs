@@ -26,6 +26,11 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IN_PROGRESS_SETTLE: Duration = Duration::from_millis(500);
 /// Activity is reported at most this often.
 const ACTIVITY_EVERY: Duration = Duration::from_millis(500);
+/// A link asked to end stays up until it has been quiet this long (no write, no notification),
+/// so that a lock's answer to the frame just written is not cut off ...
+pub const DRAIN_QUIET: Duration = Duration::from_millis(300);
+/// ... but no longer than this.
+pub const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 /// What a link actor is told.
 #[derive(Debug)]
@@ -109,6 +114,8 @@ struct Actor {
     up: MqttHandle,
     health: Arc<Health>,
     last_activity: Instant,
+    /// The last write or notification on the link.
+    last_io: Instant,
 }
 
 /// Starts the actor of `lock` at `address`; it ends when `cmds` closes.
@@ -131,6 +138,7 @@ pub fn spawn(
         up,
         health,
         last_activity: Instant::now(),
+        last_io: Instant::now(),
     };
     tracker.spawn(actor.run(cmds));
 }
@@ -178,6 +186,7 @@ impl Actor {
             }
             LinkCmd::Connect => self.connect().await,
             LinkCmd::Disconnect => {
+                self.drain().await;
                 self.teardown().await;
                 self.report(LinkEvent::Disconnected {
                     lock: self.lock,
@@ -334,6 +343,7 @@ impl Actor {
     }
 
     async fn on_fragment(&mut self, bytes: &[u8]) {
+        self.last_io = Instant::now();
         let frame = match self.reassembler.push(bytes, Instant::now()) {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
@@ -352,8 +362,31 @@ impl Actor {
         self.up.up(self.lock, frame).await;
     }
 
+    /// Before an asked-for disconnect: receives what the lock is still sending until the link
+    /// has been quiet for `DRAIN_QUIET` (at once if it already has), at most `DRAIN_MAX`.
+    /// Commands wait meanwhile; a write queued behind the disconnect finds no link and goes
+    /// back to the manager.
+    async fn drain(&mut self) {
+        let give_up = tokio::time::Instant::now() + DRAIN_MAX;
+        while self.link.is_some() {
+            let quiet_at = tokio::time::Instant::from_std(self.last_io + DRAIN_QUIET);
+            let until = quiet_at.min(give_up);
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::select! {
+                input = next_input(&mut self.link) => match input {
+                    Input::Fragment(bytes) => self.on_fragment(&bytes).await,
+                    Input::Gone => return,
+                },
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
+    }
+
     async fn activity(&mut self) {
         let now = Instant::now();
+        self.last_io = now;
         if now.duration_since(self.last_activity) >= ACTIVITY_EVERY {
             self.last_activity = now;
             self.report(LinkEvent::Activity { lock: self.lock }).await;

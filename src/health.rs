@@ -134,6 +134,14 @@ impl Health {
         }
     }
 
+    /// The last MQTT error, if the connection is not up.
+    pub fn mqtt_error(&self) -> Option<String> {
+        self.mqtt_last_error
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+    }
+
     /// The health report of docs/GATEWAY.md §1.5.
     pub fn report(&self, fixed: &Static) -> Value {
         let c = self.counters.snapshot();

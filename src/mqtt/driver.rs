@@ -5,15 +5,16 @@
 //! any `select!` that could cancel it halfway.
 
 use crate::backoff::Backoff;
-use rumqttc::{Event, EventLoop};
+use rumqttc::{ConnectReturnCode, ConnectionError, Event, EventLoop};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// First reconnect delay.
 pub const RECONNECT_BASE: Duration = Duration::from_millis(500);
-/// Longest reconnect delay.
-pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// Longest reconnect delay: a broker back after an outage is found within 10 s (jittered,
+/// 5–10 s apart once capped); a connection attempt that often costs a broker nothing.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 /// What the driver tells the relay.
 #[derive(Debug)]
@@ -28,6 +29,27 @@ pub enum DriverEvent {
         /// Answer when no more publishes will come until the next ConnAck.
         quiesced: oneshot::Sender<()>,
     },
+}
+
+/// A connection error in words that say what to check.
+pub fn describe(e: &ConnectionError) -> String {
+    let ConnectionError::ConnectionRefused(code) = e else {
+        return e.to_string();
+    };
+    let why = match code {
+        ConnectReturnCode::BadUserNamePassword => {
+            "bad user name or password (check mqtt.username and mqtt.password_file)"
+        }
+        ConnectReturnCode::NotAuthorized => {
+            "not authorized (check mqtt.username and mqtt.password_file, and the broker's \
+             access rules for this user and client id)"
+        }
+        ConnectReturnCode::BadClientId => "client id refused (check gateway.id)",
+        ConnectReturnCode::RefusedProtocolVersion => "MQTT 3.1.1 not accepted",
+        ConnectReturnCode::ServiceUnavailable => "broker unavailable",
+        ConnectReturnCode::Success => "refused without a reason",
+    };
+    format!("the broker refused the connection: {why}")
 }
 
 /// Drives `eventloop` until `stop` is cancelled or the relay is gone.
@@ -54,7 +76,7 @@ pub async fn drive(
             Err(e) => {
                 let (quiesced, wait) = oneshot::channel();
                 let lost = DriverEvent::Lost {
-                    error: e.to_string(),
+                    error: describe(&e),
                     quiesced,
                 };
                 if tx.send(lost).await.is_err() || wait.await.is_err() {

@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How often written spool records are made durable.
+/// How long a written spool record may wait before it is made durable.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a clean shutdown waits for `offline` to go out.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -98,15 +99,26 @@ impl Relay {
         shutdown: CancellationToken,
         driver_stop: CancellationToken,
     ) {
-        let mut flush = tokio::time::interval(FLUSH_INTERVAL);
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A flush is due FLUSH_INTERVAL after the first record written since the last one;
+        // with nothing written the relay sleeps until an event or its heartbeat.
+        let mut flush_at: Option<Instant> = None;
+        let mut heartbeat = tokio::time::interval(crate::notify::HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let due = flush_at.unwrap_or_else(Instant::now);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(event) = events.recv() => self.on_driver(event).await,
                 Some(msg) = outbound.recv() => self.on_outbound(msg),
-                _ = flush.tick() => self.flush(),
+                () = sleep_until(due), if flush_at.is_some() => {
+                    flush_at = None;
+                    self.flush();
+                }
+                _ = heartbeat.tick() => {}
+            }
+            if flush_at.is_none() && self.spool.needs_flush() {
+                flush_at = Some(Instant::now() + FLUSH_INTERVAL);
             }
             let millis = self.health.started.elapsed().as_millis();
             self.progress
@@ -172,6 +184,9 @@ impl Relay {
                     log::warn!("mqtt: connection lost: {error}");
                     crate::notify::status("spooling: broker unreachable");
                     Counters::bump(&self.health.counters.mqtt_disconnects);
+                } else if self.health.mqtt_error().as_deref() != Some(error.as_str()) {
+                    // The first failure, and each new reason, is worth a line; repeats are not.
+                    log::warn!("mqtt: cannot connect: {error}");
                 } else {
                     log::debug!("mqtt: cannot connect: {error}");
                 }

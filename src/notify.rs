@@ -24,10 +24,35 @@ pub fn stopping() {
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
 }
 
-/// The watchdog interval systemd asked for, if any.
+/// How often an idle task still marks its progress: its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How old a heartbeat may be for the watchdog to ping: half the interval, but never less
+/// than three heartbeats, so that an idle task between two heartbeats is not taken for a
+/// wedged one when systemd asks for a short interval.
+pub fn max_age(interval: Duration) -> Duration {
+    (interval / 2).max(HEARTBEAT * 3)
+}
+
+/// The watchdog interval systemd asked for, if any: `WATCHDOG_USEC`, unless `WATCHDOG_PID`
+/// names another process (libsystemd's `sd_watchdog_enabled` rules: without `WATCHDOG_PID`
+/// the interval applies to whoever reads it).
 pub fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0;
-    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec))
+    let var = |name: &str| std::env::var(name).ok();
+    interval_for(
+        var("WATCHDOG_USEC").as_deref(),
+        var("WATCHDOG_PID").as_deref(),
+        std::process::id(),
+    )
+}
+
+fn interval_for(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
+    let usec = usec?.trim().parse::<u64>().ok().filter(|&u| u > 0)?;
+    match pid.map(|p| p.trim().parse::<u32>()) {
+        None => Some(Duration::from_micros(usec)),
+        Some(Ok(pid)) if pid == me => Some(Duration::from_micros(usec)),
+        Some(_) => None,
+    }
 }
 
 /// Whether every heartbeat (milliseconds since `started`) is newer than `max_age`.
@@ -38,7 +63,7 @@ pub fn all_fresh(beats: &[Arc<AtomicU64>], started: Instant, max_age: Duration) 
         .all(|b| now.saturating_sub(u128::from(b.load(Ordering::Relaxed))) <= max_age.as_millis())
 }
 
-/// Pings the watchdog every half interval while all `beats` are fresh.
+/// Pings the watchdog every half interval while all `beats` are fresh (see [`max_age`]).
 pub async fn watchdog(
     interval: Duration,
     beats: Vec<Arc<AtomicU64>>,
@@ -52,7 +77,7 @@ pub async fn watchdog(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if all_fresh(&beats, started, half) {
+        if all_fresh(&beats, started, max_age(interval)) {
             let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
         } else {
             log::error!("watchdog: a task stopped making progress; not pinging systemd");
@@ -63,6 +88,24 @@ pub async fn watchdog(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interval_follows_libsystemd_rules() {
+        let second = Some(Duration::from_secs(1));
+        assert_eq!(interval_for(Some("1000000"), None, 7), second);
+        assert_eq!(interval_for(Some("1000000"), Some("7"), 7), second);
+        assert_eq!(interval_for(Some("1000000"), Some("8"), 7), None);
+        assert_eq!(interval_for(Some("1000000"), Some("x"), 7), None);
+        assert_eq!(interval_for(Some("0"), None, 7), None);
+        assert_eq!(interval_for(Some("soon"), None, 7), None);
+        assert_eq!(interval_for(None, Some("7"), 7), None);
+    }
+
+    #[test]
+    fn a_short_interval_still_allows_a_heartbeat_missed_between_ticks() {
+        assert_eq!(max_age(Duration::from_secs(1)), HEARTBEAT * 3);
+        assert_eq!(max_age(Duration::from_secs(30)), Duration::from_secs(15));
+    }
 
     #[test]
     fn a_stale_heartbeat_stops_the_pings() {

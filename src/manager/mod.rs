@@ -205,7 +205,7 @@ impl Manager {
             self.publish_lock(&id);
         }
         let mut health_tick = tokio::time::interval(HEALTH_EVERY);
-        let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+        let mut heartbeat = tokio::time::interval(crate::notify::HEARTBEAT);
         loop {
             let deadline = self.next_deadline(Instant::now());
             tokio::select! {

@@ -1,8 +1,10 @@
 //! Operating a running lockgated (docs/GATEWAY.md §4, §5): SIGHUP applies live settings, and
 //! the `lockgate` CLI over the real control socket reports status and removes a lock with its
-//! bond and its retained topics.
+//! bond and its retained topics; systemd hears READY, watchdog pings at half the interval it
+//! asked for, and STOPPING.
 
 use anyhow::{ensure, Context, Result};
+use lockgate_systest::bench::notify::NotifySocket;
 use lockgate_systest::binaries::binaries;
 use lockgate_systest::testbed::WAIT;
 use lockgate_systest::{run, TestBed};
@@ -135,6 +137,34 @@ fn repeated_connect_failures_power_cycle_the_adapter_and_links_come_back() {
         phone
             .health_until(WAIT, "the adapter reset counted once", reset)
             .await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_pings_and_stopping() {
+    run(LIMIT, |diag| async move {
+        let notify = NotifySocket::bind()?;
+        let mut bed = TestBed::builder().gateway_stopped().start(&diag).await?;
+        let socket = notify.env();
+        bed.gateway.reconfigure(|c| {
+            c.env.push(socket);
+            c.env.push(("WATCHDOG_USEC".into(), "1000000".into()));
+        })?;
+        bed.gateway.start()?;
+        notify.ready(WAIT).await?;
+        // A ping every half interval while the relay and the manager make progress; systemd
+        // would kill the service if a whole interval passed without one.
+        let interval = Duration::from_secs(1);
+        let mut last = notify.line("WATCHDOG=1", interval).await?;
+        for _ in 0..4 {
+            let at = notify.line("WATCHDOG=1", interval).await?;
+            let gap = at - last;
+            ensure!(gap < interval, "{gap:?} between two pings");
+            last = at;
+        }
+        bed.gateway.kill(Signal::SIGTERM).await?;
+        notify.line("STOPPING=1", WAIT).await?;
         Ok(())
     });
 }

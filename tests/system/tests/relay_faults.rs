@@ -1,7 +1,8 @@
 //! lockgated under faults (docs/GATEWAY.md): a broker outage and a SIGKILL while answers are
 //! spooled lose nothing and keep the order; down frames that must not act are refused with
 //! the receipts of §1.11; BLE faults and an adapter power cycle are survived and counted;
-//! TLS works with the right CA and fails clearly with a wrong one.
+//! TLS works with the right CA and fails clearly with a wrong one; a user name and password
+//! file log in, and a wrong password is refused with a line that says which keys to check.
 
 use anyhow::{ensure, Context, Result};
 use lockgate_e2e::{Request, Response, ResponseBody};
@@ -378,6 +379,66 @@ fn a_gateway_trusting_another_ca_says_so_and_publishes_nothing() {
         ensure!(
             seen.is_empty(),
             "published without a trusted broker: {seen:?}"
+        );
+        Ok(())
+    });
+}
+
+/// Writes `password` as a 0600 password file and points the gateway at it as `user`.
+fn use_password(bed: &mut TestBed, user: &str, password: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = bed.gateway.state_dir().with_file_name("mqtt-password");
+    std::fs::write(&file, format!("{password}\n"))?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+    let (user, file) = (user.to_owned(), file.display().to_string());
+    bed.gateway.reconfigure(|c| {
+        c.env.retain(|(k, _)| !k.starts_with("LOCKGATE_MQTT__"));
+        c.env.push(("LOCKGATE_MQTT__USERNAME".into(), user));
+        c.env.push(("LOCKGATE_MQTT__PASSWORD_FILE".into(), file));
+    })
+}
+
+#[test]
+fn a_user_name_and_password_log_in_and_a_wrong_password_is_refused_clearly() {
+    run(LIMIT, |diag| async move {
+        let mut bed = TestBed::builder().gateway_stopped().start(&diag).await?;
+        bed.broker
+            .add_password("gateway", "correct horse battery staple")?;
+        bed.broker.stop().await?;
+        bed.broker.start().await?;
+        bed.observer
+            .wait(WAIT, "the observer back after the restart", |i| {
+                i.connected.then_some(())
+            })
+            .await?;
+
+        use_password(&mut bed, "gateway", "wrong horse")?;
+        bed.gateway.start()?;
+        let gateway = &bed.gateway;
+        poll_until(WAIT, "a refused login in lockgated's log", async || {
+            let log = gateway.log_text();
+            let refused = log.lines().any(|l| {
+                l.contains("the broker refused the connection:")
+                    && l.contains("check mqtt.username and mqtt.password_file")
+            });
+            Ok(refused.then_some(()))
+        })
+        .await?;
+        let seen = bed.observer.messages();
+        ensure!(seen.is_empty(), "published without logging in: {seen:?}");
+        bed.gateway.kill(Signal::SIGTERM).await?;
+
+        use_password(&mut bed, "gateway", "correct horse battery staple")?;
+        let from = bed.observer.cursor();
+        bed.gateway.start()?;
+        bed.wait_online(from).await?;
+        let lock = bed.lock_id(0);
+        let mut phone = bed.endpoint("phone").await?;
+        bed.pair(&mut phone, 0).await?;
+        phone.status(&lock).await?;
+        ensure!(
+            !bed.gateway.log_text().contains("correct horse"),
+            "the password is in the log"
         );
         Ok(())
     });

@@ -1,6 +1,7 @@
-//! A stand-in for systemd's notification socket: a unix datagram socket the bench binds and
-//! names in `NOTIFY_SOCKET` for lockgated, which sends `READY=1` there (sd-notify) once its
-//! configuration is loaded, its state open and its control socket listening.
+//! A stand-in for systemd's notification socket: a unix datagram socket the bench (or a test)
+//! binds and names in `NOTIFY_SOCKET` for lockgated, which sends `READY=1` there (sd-notify)
+//! once its configuration is loaded, its state open and its control socket listening, then
+//! `STATUS=` lines, `WATCHDOG=1` when `WATCHDOG_USEC` asks for it, and `STOPPING=1`.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -43,16 +44,22 @@ impl NotifySocket {
 
     /// Waits up to `limit` for a message with a `READY=1` line; when it arrived.
     pub async fn ready(&self, limit: Duration) -> Result<Instant> {
+        self.line("READY=1", limit).await
+    }
+
+    /// Waits up to `limit` for the next message with the line `want` (earlier messages
+    /// without it are consumed); when it arrived.
+    pub async fn line(&self, want: &str, limit: Duration) -> Result<Instant> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut buf = [0; 4096];
         loop {
             let received = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await;
             let Ok(received) = received else {
-                bail!("no READY=1 on {} within {limit:?}", self.path.display());
+                bail!("no {want} on {} within {limit:?}", self.path.display());
             };
             let at = Instant::now();
             let text = String::from_utf8_lossy(&buf[..received?]).into_owned();
-            if text.lines().any(|l| l == "READY=1") {
+            if text.lines().any(|l| l == want) {
                 return Ok(at);
             }
         }

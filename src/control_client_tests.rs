@@ -32,7 +32,13 @@ async fn start() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("control.sock");
     let listener = bind(&path, None).unwrap();
-    tokio::spawn(serve(listener, fake_daemon(), CancellationToken::new()));
+    let (notices, _) = tokio::sync::broadcast::channel(1);
+    tokio::spawn(serve(
+        listener,
+        fake_daemon(),
+        notices,
+        CancellationToken::new(),
+    ));
     (dir, path)
 }
 

@@ -5,7 +5,7 @@
 //! [`Debouncer`] and [`Led`], the same code for both.
 
 use super::button::{led_lit, led_next_change, ButtonEvent, Debouncer};
-use super::settings::{chip_path, Bias, ButtonSettings, LedSettings};
+use super::settings::{chip_path, Bias, ButtonSettings, LedSettings, PairingSettings};
 use gpiocdev::line::{EdgeDetection, EdgeKind, Value};
 use gpiocdev::request::Request;
 use gpiocdev::tokio::AsyncRequest;
@@ -264,6 +264,47 @@ pub async fn run<B: ButtonLine, L: LedLine>(
     }
     if let Some(led) = &mut led {
         led.show(false);
+    }
+}
+
+/// Opens the button and LED lines of `settings` and starts [`run`] on `tracker`, if either is
+/// configured. A line that cannot be opened is logged and left out: the daemon serves on, and
+/// `lockgate pair` still opens the window.
+pub fn start(
+    settings: &PairingSettings,
+    presses: mpsc::Sender<()>,
+    window: watch::Receiver<Option<Instant>>,
+    shutdown: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) {
+    let button = settings.button.as_ref().and_then(|b| {
+        let opened = CdevButton::open(b).and_then(|line| Button::new(line, b, now()));
+        match opened {
+            Ok(button) => {
+                log::info!("pairing button on {} line {}", b.chip, b.line);
+                Some(button)
+            }
+            Err(e) => {
+                log::error!(
+                    "pairing.button: {} line {}: {e}; the button is not watched (check chip and \
+                     line with gpioinfo, and that lockgated may use /dev/{})",
+                    b.chip,
+                    b.line,
+                    b.chip
+                );
+                None
+            }
+        }
+    });
+    let led = settings.led.as_ref().and_then(|l| match CdevLed::open(l) {
+        Ok(line) => Some(Led::new(line, l.active_low)),
+        Err(e) => {
+            log::error!("pairing.led: {} line {}: {e}; no LED", l.chip, l.line);
+            None
+        }
+    });
+    if button.is_some() || led.is_some() {
+        tracker.spawn(run(button, led, presses, window, shutdown));
     }
 }
 

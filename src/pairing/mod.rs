@@ -7,12 +7,14 @@
 //! * [`button`]: debouncing the button and timing the LED, pure as well.
 //! * [`gpio`]: the button and LED lines (gpiocdev, or simulated in tests) and their task.
 //! * [`settings`]: `[pairing]` of the configuration.
+//! * [`report`]: what `lockgate pair` shows a person.
 //!
 //! This module also holds the words the window speaks: the lengths and passkeys it accepts,
 //! its state, and the events it reports on MQTT, in the journal and on the control socket.
 
 pub mod button;
 pub mod gpio;
+pub mod report;
 pub mod settings;
 pub mod window;
 

@@ -177,9 +177,14 @@ impl Window {
 
     /// Whether a bond is under way.
     pub fn bonding(&self) -> bool {
-        self.open
-            .as_ref()
-            .is_some_and(|o| o.attempts.values().any(|&a| a == Attempt::Bonding))
+        self.bonding_lock().is_some()
+    }
+
+    /// The lock being bonded, if any.
+    pub fn bonding_lock(&self) -> Option<LockId> {
+        let open = self.open.as_ref()?;
+        let mut bonding = open.attempts.iter().filter(|(_, &a)| a == Attempt::Bonding);
+        bonding.next().map(|(&lock, _)| lock)
     }
 
     /// Records that bonding with `lock` started.

@@ -170,9 +170,39 @@ async fn set_pairable(adapter: &Adapter, pairable: bool) -> Result<(), String> {
     }
 }
 
-/// Bonds with `device` and checks its service; on failure, why and BlueZ's words.
+/// Bonds with `device` and checks its service; on failure, why and BlueZ's words. The link
+/// `Pair` made is dropped either way: the lock's link actor connects when there is work.
 async fn bond(
     adapter: &Adapter,
+    device: &bluer::Device,
+    passkey_given: bool,
+    cancel: &CancellationToken,
+) -> Result<(), (FailReason, String)> {
+    let bonded = pair(device, passkey_given, cancel).await;
+    let verified = match bonded {
+        Ok(()) => tokio::time::timeout(VERIFY_TIMEOUT, verify(device)).await,
+        Err(e) => Ok(Err(e)),
+    };
+    let _ = tokio::time::timeout(CALL_TIMEOUT, device.disconnect()).await;
+    match verified {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ (FailReason::NoLockgateService, _))) => {
+            let removed = adapter.remove_device(device.address()).await;
+            if let Err(e) = removed {
+                log::warn!("pairing: removing the bond of {}: {e}", device.address());
+            }
+            Err(e)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err((
+            FailReason::Timeout,
+            "bonded, but its services could not be read in time".into(),
+        )),
+    }
+}
+
+/// `Device.Pair`, bounded in time and given up when the window closes.
+async fn pair(
     device: &bluer::Device,
     passkey_given: bool,
     cancel: &CancellationToken,
@@ -184,48 +214,26 @@ async fn bond(
         paired = tokio::time::timeout(BOND_TIMEOUT, device.pair()) => paired,
     };
     match paired {
-        Ok(Ok(())) => {}
-        // Bonded already (an earlier window, or by hand): check it like a new one.
-        Ok(Err(e)) if e.kind == ErrorKind::AlreadyExists => {}
-        Ok(Err(e)) => return Err((classify(&e.kind, passkey_given), e.to_string())),
+        Ok(Ok(())) => Ok(()),
+        // Bonded already (an earlier window, or by hand): checked like a new one.
+        Ok(Err(e)) if e.kind == ErrorKind::AlreadyExists => Ok(()),
+        Ok(Err(e)) => Err((classify(&e.kind, passkey_given), e.to_string())),
         Err(_) => {
             let waited = format!("no answer from BlueZ within {}s", BOND_TIMEOUT.as_secs());
-            return Err((FailReason::Timeout, waited));
+            Err((FailReason::Timeout, waited))
         }
     }
-    let verified = tokio::time::timeout(VERIFY_TIMEOUT, verify(device)).await;
-    let _ = tokio::time::timeout(CALL_TIMEOUT, device.disconnect()).await;
-    match verified {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(VerifyError::NoService(detail))) => {
-            let removed = adapter.remove_device(device.address()).await;
-            if let Err(e) = removed {
-                log::warn!("pairing: removing the bond of {}: {e}", device.address());
-            }
-            Err((FailReason::NoLockgateService, detail))
-        }
-        Ok(Err(VerifyError::Bluez(detail))) => Err((FailReason::Bluez, detail)),
-        Err(_) => Err((
-            FailReason::Timeout,
-            "bonded, but its services could not be read in time".into(),
-        )),
-    }
-}
-
-enum VerifyError {
-    NoService(String),
-    Bluez(String),
 }
 
 /// Connects (if `Pair` left no link) and finds the lockgate service's `rx` and `tx`.
-async fn verify(device: &bluer::Device) -> Result<(), VerifyError> {
-    let bluez = |e: bluer::Error| VerifyError::Bluez(e.to_string());
+async fn verify(device: &bluer::Device) -> Result<(), (FailReason, String)> {
+    let bluez = |e: bluer::Error| (FailReason::Bluez, e.to_string());
     if !device.is_connected().await.map_err(bluez)? {
         device.connect().await.map_err(bluez)?;
     }
     match characteristics(device).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(VerifyError::NoService(e.message)),
+        Err(e) => Err((FailReason::NoLockgateService, e.message)),
     }
 }
 

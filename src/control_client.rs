@@ -260,15 +260,7 @@ pub fn render_status(status: &StatusReport) -> String {
                 spool.frames, spool.bytes, spool.dropped
             ),
         ],
-        [
-            "pairing:".into(),
-            (if status.pairing_open {
-                "open"
-            } else {
-                "closed"
-            })
-            .into(),
-        ],
+        ["pairing:".into(), pairing_text(status)],
     ]);
     let mut text = aligned(&rows);
     if !status.counters.is_empty() {
@@ -285,6 +277,16 @@ pub fn render_status(status: &StatusReport) -> String {
         text.push_str(&aligned(&counters));
     }
     text
+}
+
+/// The pairing window in `lockgate status`: `closed`, `open`, or `open, 42s left`.
+fn pairing_text(status: &StatusReport) -> String {
+    let left = status.pairing.as_ref().and_then(|p| p.seconds_left);
+    match (status.pairing_open, left) {
+        (true, Some(left)) => format!("open, {left}s left"),
+        (true, None) => "open".into(),
+        (false, _) => "closed".into(),
+    }
 }
 
 /// `lockgate locks`: a table, one lock a line; `now` (Unix seconds) dates `last_seen`.

@@ -158,6 +158,22 @@ counters:
 }
 
 #[test]
+fn status_shows_an_open_pairing_window_with_the_seconds_left() {
+    let mut status = status();
+    status.pairing_open = true;
+    status.pairing = Some(crate::pairing::WindowState {
+        open: true,
+        seconds_left: Some(42),
+        closes_at: Some(1_042),
+    });
+    let text = render_status(&status);
+    assert!(
+        text.contains("\npairing:          open, 42s left\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn locks_are_printed_as_a_table_in_the_order_given() {
     let seen = LockReport {
         id: LOCK,

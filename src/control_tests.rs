@@ -204,7 +204,7 @@ fn the_examples_of_gateway_md_section_4_parse_and_read_back_unchanged() {
         };
         assert_eq!(&written, example);
     }
-    assert_eq!((requests, responses), (4, 4), "{examples:?}");
+    assert_eq!((requests, responses), (6, 10), "{examples:?}");
 }
 
 #[test]

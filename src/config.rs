@@ -40,6 +40,9 @@ pub struct Config {
     /// Up-frames kept while the broker is unreachable.
     #[serde(default)]
     pub spool: Spool,
+    /// The pairing window: its default length, the button and the LED.
+    #[serde(default)]
+    pub pairing: crate::pairing::settings::PairingSettings,
     /// How long a down-frame may wait for its lock before it expires.
     #[serde(default = "defaults::down_frame_ttl", with = "humantime_serde")]
     pub down_frame_ttl: Duration,
@@ -355,6 +358,9 @@ impl Config {
                 "spool",
                 "max_frames must be at least 1 and max_bytes at least 4096".into(),
             ));
+        }
+        if let Some((key, message)) = self.pairing.problem() {
+            return Err(bad(key, message));
         }
         let ttl = self.down_frame_ttl;
         if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(300) {

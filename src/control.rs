@@ -2,7 +2,13 @@
 //! versioned request, response and event messages, and the line codec that carries them
 //! (one JSON object per line, at most [`MAX_LINE`] bytes). No sockets here: see
 //! `control_server` and `control_client`.
+//!
+//! One request streams: `pair` (opening or extending the pairing window) is answered with
+//! the window's state and, while the window is open, followed by `pairing_event` lines with
+//! the request's id, up to and including `pairing_window_closed`. A client that never sends
+//! `pair` never sees one.
 
+use crate::pairing::{PairingEvent, Passkey, Seconds, WindowState};
 use lockgate_wire::LockId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,6 +54,27 @@ pub enum Request {
         #[serde(with = "lock_id_text")]
         lock: LockId,
     },
+    /// Open the pairing window (or give the open one more time or a passkey), or with `stop`
+    /// close it: answered with [`Response::Pairing`], then, while it is open,
+    /// [`Response::PairingEvent`] lines until it closes.
+    Pair {
+        /// How long (1 to 254 s); default `pairing.seconds` of the configuration.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<Seconds>,
+        /// The 6-digit passkey a lock asks for while bonding in this window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        passkey: Option<Passkey>,
+        /// Close the window instead.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stop: bool,
+    },
+}
+
+impl Request {
+    /// Whether the answer may be followed by event lines (see [`Response::starts_stream`]).
+    pub fn may_stream(&self) -> bool {
+        matches!(self, Request::Pair { stop: false, .. })
+    }
 }
 
 /// A response line: `{"version":1,"id":7,"type":"ok"}`.
@@ -104,6 +131,37 @@ pub enum Response {
         /// What happened and what to do.
         error: String,
     },
+    /// The answer to [`Request::Pair`]: the window's state now.
+    Pairing {
+        /// The window.
+        pairing: WindowState,
+    },
+    /// Something the pairing window did, sent after [`Response::Pairing`] with the `pair`
+    /// request's id while the window is open.
+    PairingEvent {
+        /// What happened (`{"type":"lock_paired","data":{...}}`).
+        event: PairingEvent,
+        /// When (Unix seconds).
+        time: u64,
+    },
+}
+
+impl Response {
+    /// Whether this answer to a [`Request::may_stream`] request starts a stream of events.
+    pub fn starts_stream(&self) -> bool {
+        matches!(self, Response::Pairing { pairing } if pairing.open)
+    }
+
+    /// Whether this is the last line of a stream.
+    pub fn ends_stream(&self) -> bool {
+        matches!(
+            self,
+            Response::PairingEvent {
+                event: PairingEvent::PairingWindowClosed { .. },
+                ..
+            }
+        )
+    }
 }
 
 /// Messages the daemon will push without being asked. Reserved: version 1 never sends
@@ -145,6 +203,9 @@ pub struct StatusReport {
     pub counters: BTreeMap<String, u64>,
     /// Whether the pairing window is open.
     pub pairing_open: bool,
+    /// The pairing window (absent from daemons before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<WindowState>,
 }
 
 /// The broker connection, in a [`StatusReport`].

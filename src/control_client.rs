@@ -150,20 +150,44 @@ impl Client {
     }
 
     async fn exchange(&mut self, envelope: &RequestEnvelope) -> Result<Reply, ClientError> {
-        let io_error = |error| ClientError::Io {
-            path: self.path.clone(),
-            error,
-        };
-        let line = encode_line(envelope).map_err(|e| io_error(e.into()))?;
-        self.writer.write_all(&line).await.map_err(io_error)?;
+        let line = encode_line(envelope).map_err(|e| self.io_error(e.into()))?;
+        let written = self.writer.write_all(&line).await;
+        written.map_err(|e| self.io_error(e))?;
+        self.read_reply(envelope.id).await
+    }
+
+    /// The next event line following `reply` (the answer to a request that streams, see
+    /// [`Response::starts_stream`]), waiting at most `limit`.
+    pub async fn next_event(
+        &mut self,
+        reply: &Reply,
+        limit: Duration,
+    ) -> Result<Reply, ClientError> {
+        let id = reply.envelope.id.unwrap_or_default();
+        match timeout(limit, self.read_reply(id)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(ClientError::Timeout {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    async fn read_reply(&mut self, id: u64) -> Result<Reply, ClientError> {
         let mut line = Vec::new();
         match read_line(&mut self.reader, &mut line).await {
-            Ok(true) => self.check(envelope.id, line),
+            Ok(true) => self.check(id, line),
             Ok(false) => Err(ClientError::Closed {
                 path: self.path.clone(),
             }),
-            Err(LineError::Io(error)) => Err(io_error(error)),
+            Err(LineError::Io(error)) => Err(self.io_error(error)),
             Err(e @ LineError::TooLong) => Err(self.protocol(e.to_string())),
+        }
+    }
+
+    fn io_error(&self, error: io::Error) -> ClientError {
+        ClientError::Io {
+            path: self.path.clone(),
+            error,
         }
     }
 
@@ -236,15 +260,7 @@ pub fn render_status(status: &StatusReport) -> String {
                 spool.frames, spool.bytes, spool.dropped
             ),
         ],
-        [
-            "pairing:".into(),
-            (if status.pairing_open {
-                "open"
-            } else {
-                "closed"
-            })
-            .into(),
-        ],
+        ["pairing:".into(), pairing_text(status)],
     ]);
     let mut text = aligned(&rows);
     if !status.counters.is_empty() {
@@ -261,6 +277,16 @@ pub fn render_status(status: &StatusReport) -> String {
         text.push_str(&aligned(&counters));
     }
     text
+}
+
+/// The pairing window in `lockgate status`: `closed`, `open`, or `open, 42s left`.
+fn pairing_text(status: &StatusReport) -> String {
+    let left = status.pairing.as_ref().and_then(|p| p.seconds_left);
+    match (status.pairing_open, left) {
+        (true, Some(left)) => format!("open, {left}s left"),
+        (true, None) => "open".into(),
+        (false, _) => "closed".into(),
+    }
 }
 
 /// `lockgate locks`: a table, one lock a line; `now` (Unix seconds) dates `last_seen`.
@@ -326,7 +352,7 @@ fn duration_text(seconds: u64) -> String {
 }
 
 /// `text` with control characters replaced, so a name cannot drive the terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

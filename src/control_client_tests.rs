@@ -32,7 +32,13 @@ async fn start() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("control.sock");
     let listener = bind(&path, None).unwrap();
-    tokio::spawn(serve(listener, fake_daemon(), CancellationToken::new()));
+    let (notices, _) = tokio::sync::broadcast::channel(1);
+    tokio::spawn(serve(
+        listener,
+        fake_daemon(),
+        notices,
+        CancellationToken::new(),
+    ));
     (dir, path)
 }
 
@@ -149,6 +155,22 @@ counters:
   up_frames:    120
 ";
     assert_eq!(render_status(&status()), expected);
+}
+
+#[test]
+fn status_shows_an_open_pairing_window_with_the_seconds_left() {
+    let mut status = status();
+    status.pairing_open = true;
+    status.pairing = Some(crate::pairing::WindowState {
+        open: true,
+        seconds_left: Some(42),
+        closes_at: Some(1_042),
+    });
+    let text = render_status(&status);
+    assert!(
+        text.contains("\npairing:          open, 42s left\n"),
+        "{text}"
+    );
 }
 
 #[test]

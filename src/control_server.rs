@@ -1,7 +1,8 @@
 //! The daemon's end of the control socket (docs/GATEWAY.md §4): binds the socket (replacing a
 //! stale one, refusing to run beside a live daemon), checks each peer's credentials, reads
 //! newline-delimited requests and passes them to the daemon's handler, answering each in
-//! order. What the answers contain is the handler's business.
+//! order, and forwards event lines to the clients whose request asked for them (`pair`).
+//! What the answers contain is the handler's business.
 
 use crate::control::{
     decode_request, encode_line, read_line, LineError, Request, Response, ResponseEnvelope,
@@ -15,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedReadHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -205,29 +207,46 @@ fn refusal(stream: &UnixStream, policy: PeerPolicy) -> Option<String> {
     }
 }
 
+/// Where the daemon puts event lines for streaming clients (see [`Request::may_stream`]):
+/// each client that asked for a stream forwards them, with its request's id, until one
+/// [`Response::ends_stream`].
+pub type Notices = broadcast::Sender<Response>;
+
+/// Event lines buffered per streaming client; a client further behind skips the oldest.
+pub const NOTICE_BUFFER: usize = 64;
+
 /// What each client task needs.
 #[derive(Clone)]
 struct Context {
     handler: Handler,
+    notices: Notices,
     shutdown: CancellationToken,
     policy: PeerPolicy,
 }
 
 /// Serves clients on `listener` until `shutdown` is cancelled, passing their requests to
-/// `handler`; returns once every client is disconnected.
-pub async fn serve(listener: UnixListener, handler: Handler, shutdown: CancellationToken) {
+/// `handler` and streaming `notices` to the clients that asked; returns once every client is
+/// disconnected.
+pub async fn serve(
+    listener: UnixListener,
+    handler: Handler,
+    notices: Notices,
+    shutdown: CancellationToken,
+) {
     let policy = PeerPolicy::of_this_process();
-    serve_with(listener, handler, shutdown, policy).await;
+    serve_with(listener, handler, notices, shutdown, policy).await;
 }
 
 async fn serve_with(
     listener: UnixListener,
     handler: Handler,
+    notices: Notices,
     shutdown: CancellationToken,
     policy: PeerPolicy,
 ) {
     let context = Context {
         handler,
+        notices,
         shutdown,
         policy,
     };
@@ -266,6 +285,65 @@ async fn serve_with(
     clients.wait().await;
 }
 
+/// A line from the client, as its reader task saw it.
+enum Line {
+    /// A whole line, newline dropped.
+    Text(Vec<u8>),
+    /// Longer than [`MAX_LINE`]: the stream is mid-line.
+    TooLong,
+}
+
+/// Reads the client's lines into `lines` until the end, an error or an over-long line. A task
+/// of its own, so that waiting for a line can be given up (for an event line) without losing
+/// half of one.
+async fn read_lines(read: OwnedReadHalf, lines: mpsc::Sender<Line>) {
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut line = Vec::new();
+        let next = match read_line(&mut reader, &mut line).await {
+            Ok(true) => Line::Text(line),
+            Err(LineError::TooLong) => Line::TooLong,
+            Ok(false) | Err(LineError::Io(_)) => return,
+        };
+        let last = matches!(next, Line::TooLong);
+        if lines.send(next).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Event lines a client asked for: those of `notices`, sent with the id `id`.
+struct Stream {
+    id: u64,
+    notices: broadcast::Receiver<Response>,
+}
+
+/// The next event line of `stream`; never, without one.
+async fn next_notice(stream: &mut Option<Stream>) -> Option<Response> {
+    let Some(s) = stream else {
+        return std::future::pending().await;
+    };
+    loop {
+        match s.notices.recv().await {
+            Ok(notice) => return Some(notice),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                log::warn!("control socket: a streaming client missed {n} event(s)");
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// The next line, waiting at most [`IDLE_TIMEOUT`] unless `streaming`; `None` when the
+/// client is gone or idle.
+async fn next_line(lines: &mut mpsc::Receiver<Line>, streaming: bool) -> Option<Line> {
+    if streaming {
+        lines.recv().await
+    } else {
+        timeout(IDLE_TIMEOUT, lines.recv()).await.ok().flatten()
+    }
+}
+
 /// Serves one client until it leaves, idles, misbehaves or the daemon shuts down.
 async fn serve_client(mut stream: UnixStream, context: Context) {
     if let Some(reason) = refusal(&stream, context.policy) {
@@ -274,35 +352,58 @@ async fn serve_client(mut stream: UnixStream, context: Context) {
         return;
     }
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let mut line = Vec::new();
+    let (lines_tx, mut lines) = mpsc::channel(1);
+    let reader = tokio::spawn(read_lines(read, lines_tx));
+    let mut streaming: Option<Stream> = None;
     loop {
-        let read = tokio::select! {
-            () = context.shutdown.cancelled() => return,
-            read = timeout(IDLE_TIMEOUT, read_line(&mut reader, &mut line)) => read,
-        };
-        let response = match read {
-            Ok(Ok(true)) => answer(&line, &context).await,
-            Ok(Err(LineError::TooLong)) => {
-                let too_long = format!("line longer than {MAX_LINE} bytes; disconnecting");
-                let _ = send(&mut write, &ResponseEnvelope::error(None, too_long)).await;
-                return;
+        let response = tokio::select! {
+            () = context.shutdown.cancelled() => break,
+            line = next_line(&mut lines, streaming.is_some()) => match line {
+                Some(Line::Text(line)) => {
+                    let (response, stream) = answer(&line, &context).await;
+                    if stream.is_some() {
+                        streaming = stream;
+                    }
+                    response
+                }
+                Some(Line::TooLong) => {
+                    let too_long = format!("line longer than {MAX_LINE} bytes; disconnecting");
+                    let _ = send(&mut write, &ResponseEnvelope::error(None, too_long)).await;
+                    break;
+                }
+                None => break,
+            },
+            notice = next_notice(&mut streaming) => {
+                let (Some(notice), Some(s)) = (notice, &streaming) else {
+                    streaming = None;
+                    continue;
+                };
+                let id = s.id;
+                if notice.ends_stream() {
+                    streaming = None;
+                }
+                ResponseEnvelope::new(Some(id), notice)
             }
-            Ok(Ok(false)) | Ok(Err(LineError::Io(_))) | Err(_) => return,
         };
         if send(&mut write, &response).await.is_err() {
-            return;
+            break;
         }
     }
+    reader.abort();
 }
 
-/// The answer to one request line.
-async fn answer(line: &[u8], context: &Context) -> ResponseEnvelope {
+/// The answer to one request line, and the stream of event lines that follows it, if any.
+async fn answer(line: &[u8], context: &Context) -> (ResponseEnvelope, Option<Stream>) {
     let envelope = match decode_request(line) {
         Ok(envelope) => envelope,
-        Err(bad) => return bad.response(),
+        Err(bad) => return (bad.response(), None),
     };
-    let id = Some(envelope.id);
+    let id = envelope.id;
+    // Subscribed before asking, so that no event of this request is missed.
+    let notices = envelope
+        .request
+        .may_stream()
+        .then(|| context.notices.subscribe());
     let (reply, response) = oneshot::channel();
     let asked = async {
         context.handler.send((envelope.request, reply)).await.ok()?;
@@ -313,8 +414,13 @@ async fn answer(line: &[u8], context: &Context) -> ResponseEnvelope {
         answered = asked => answered,
     };
     match answered {
-        Some(response) => ResponseEnvelope::new(id, response),
-        None => ResponseEnvelope::error(id, SHUTTING_DOWN),
+        Some(response) => {
+            let stream = notices
+                .filter(|_| response.starts_stream())
+                .map(|notices| Stream { id, notices });
+            (ResponseEnvelope::new(Some(id), response), stream)
+        }
+        None => (ResponseEnvelope::error(Some(id), SHUTTING_DOWN), None),
     }
 }
 

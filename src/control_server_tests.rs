@@ -2,6 +2,7 @@
 //! daemon behind it: who is served, what each line gets, and how the socket is set up.
 
 use super::*;
+use crate::pairing::{CloseReason, PairingEvent, Source, WindowState};
 use serde_json::{json, Value};
 use std::os::unix::fs::MetadataExt;
 use tempfile::TempDir;
@@ -9,8 +10,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::task::JoinHandle;
 
 /// A daemon that answers `status` with an error naming it, `locks` with none, `locks_add`
-/// with ok, and drops `locks_remove` unanswered.
-fn fake_daemon() -> Handler {
+/// with ok, drops `locks_remove` unanswered, and answers `pair` with an open window and then
+/// three events on `notices` (`pair` with `stop`: a closed window, no events).
+fn fake_daemon(notices: Notices) -> Handler {
     let (handler, mut requests) = mpsc::channel::<(Request, oneshot::Sender<Response>)>(4);
     tokio::spawn(async move {
         while let Some((request, reply)) = requests.recv().await {
@@ -21,11 +23,49 @@ fn fake_daemon() -> Handler {
                 Request::Locks => Response::Locks { locks: vec![] },
                 Request::LocksAdd { .. } => Response::Ok,
                 Request::LocksRemove { .. } => continue,
+                Request::Pair { stop: true, .. } => Response::Pairing {
+                    pairing: WindowState::closed(),
+                },
+                Request::Pair { .. } => {
+                    let _ = reply.send(Response::Pairing {
+                        pairing: WindowState {
+                            open: true,
+                            seconds_left: Some(30),
+                            closes_at: Some(1030),
+                        },
+                    });
+                    for event in pairing_events() {
+                        let _ = notices.send(Response::PairingEvent { event, time: 1000 });
+                    }
+                    continue;
+                }
             };
             let _ = reply.send(response);
         }
     });
     handler
+}
+
+fn pairing_events() -> Vec<PairingEvent> {
+    let id: lockgate_wire::LockId = "4c47000000000001".parse().unwrap();
+    vec![
+        PairingEvent::PairingWindowOpened {
+            seconds: 30,
+            source: Source::Control,
+            extended: false,
+            passkey: true,
+        },
+        PairingEvent::LockPaired {
+            id,
+            address: "C0:FF:EE:00:00:01".into(),
+            name: "Front door".into(),
+        },
+        PairingEvent::PairingWindowClosed {
+            reason: CloseReason::Stop,
+            paired: 1,
+            failed: 0,
+        },
+    ]
 }
 
 struct Server {
@@ -35,12 +75,13 @@ struct Server {
     task: JoinHandle<()>,
 }
 
-async fn start_with(handler: Handler, policy: PeerPolicy) -> Server {
+async fn start_with(handler: Handler, notices: Notices, policy: PeerPolicy) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run").join("control.sock");
     let listener = bind(&path, None).unwrap();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve_with(listener, handler, shutdown.clone(), policy));
+    let serving = serve_with(listener, handler, notices, shutdown.clone(), policy);
+    let task = tokio::spawn(serving);
     Server {
         _dir: dir,
         path,
@@ -50,7 +91,9 @@ async fn start_with(handler: Handler, policy: PeerPolicy) -> Server {
 }
 
 async fn start() -> Server {
-    start_with(fake_daemon(), PeerPolicy::of_this_process()).await
+    let (notices, _) = broadcast::channel(NOTICE_BUFFER);
+    let handler = fake_daemon(notices.clone());
+    start_with(handler, notices, PeerPolicy::of_this_process()).await
 }
 
 struct Peer {
@@ -166,7 +209,8 @@ async fn a_request_the_daemon_drops_is_answered_shutting_down() {
 async fn a_request_without_a_daemon_is_answered_shutting_down() {
     let (handler, requests) = mpsc::channel(1);
     drop(requests);
-    let server = start_with(handler, PeerPolicy::of_this_process()).await;
+    let (notices, _) = broadcast::channel(1);
+    let server = start_with(handler, notices, PeerPolicy::of_this_process()).await;
     let mut peer = Peer::connect(&server.path).await;
     let response = peer.ask(r#"{"version":1,"id":8,"type":"status"}"#).await;
     assert_eq!(error_of(&response), "daemon is shutting down");
@@ -178,7 +222,8 @@ async fn a_peer_not_allowed_is_told_so_and_disconnected() {
         uids: [4_000_000_001, 4_000_000_002],
         group: None,
     };
-    let server = start_with(fake_daemon(), nobody).await;
+    let (notices, _) = broadcast::channel(1);
+    let server = start_with(fake_daemon(notices.clone()), notices, nobody).await;
     let mut peer = Peer::connect(&server.path).await;
     let response = peer.receive().await;
     let error = error_of(&response);
@@ -303,4 +348,70 @@ fn supplementary_groups_are_read_from_proc_status() {
         .collect();
     assert_eq!(ours, expected);
     assert!(supplementary_groups(None).is_empty());
+}
+
+#[tokio::test]
+async fn pair_is_answered_then_followed_by_its_events_until_the_window_closes() {
+    let server = start().await;
+    let mut peer = Peer::connect(&server.path).await;
+    let mut bystander = Peer::connect(&server.path).await;
+    let answer = peer
+        .ask(r#"{"version":1,"id":5,"type":"pair","seconds":30,"passkey":"123456"}"#)
+        .await;
+    assert_eq!(
+        answer,
+        json!({"version":1,"id":5,"type":"pairing",
+               "pairing":{"open":true,"seconds_left":30,"closes_at":1030}})
+    );
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let line = peer.receive().await;
+        assert_eq!(
+            (line["id"].as_u64(), &line["type"]),
+            (Some(5), &json!("pairing_event"))
+        );
+        kinds.push(line["event"]["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        kinds,
+        [
+            "pairing_window_opened",
+            "lock_paired",
+            "pairing_window_closed"
+        ]
+    );
+    let after = peer.ask(r#"{"version":1,"id":6,"type":"locks"}"#).await;
+    assert_eq!(after["id"], 6, "the stream ended with the close: {after}");
+    let theirs = bystander
+        .ask(r#"{"version":1,"id":1,"type":"locks"}"#)
+        .await;
+    assert_eq!(
+        theirs["type"], "locks",
+        "no events for a client that did not ask"
+    );
+}
+
+#[tokio::test]
+async fn pair_stop_is_answered_without_a_stream_and_bad_pair_fields_are_refused() {
+    let server = start().await;
+    let mut peer = Peer::connect(&server.path).await;
+    let stop = peer
+        .ask(r#"{"version":1,"id":3,"type":"pair","stop":true}"#)
+        .await;
+    assert_eq!(stop["pairing"], json!({"open": false}));
+    let next = peer.ask(r#"{"version":1,"id":4,"type":"locks"}"#).await;
+    assert_eq!(next["id"], 4);
+    for bad in [
+        r#"{"version":1,"id":9,"type":"pair","seconds":255}"#,
+        r#"{"version":1,"id":9,"type":"pair","seconds":0}"#,
+        r#"{"version":1,"id":9,"type":"pair","passkey":"12345"}"#,
+        r#"{"version":1,"id":9,"type":"pair","passkey":123456}"#,
+    ] {
+        let refused = peer.ask(bad).await;
+        assert_eq!(refused["id"], 9);
+        assert!(
+            error_of(&refused).contains("not a valid request"),
+            "{refused}"
+        );
+    }
 }

@@ -30,6 +30,7 @@ pub(crate) fn example_status() -> StatusReport {
         },
         counters: BTreeMap::from([("up_frames".into(), 120), ("down_frames".into(), 118)]),
         pairing_open: false,
+        pairing: None,
     }
 }
 
@@ -60,6 +61,16 @@ fn every_request_round_trips_as_one_line() {
         Request::Locks,
         Request::LocksAdd { lock: LOCK },
         Request::LocksRemove { lock: LOCK },
+        Request::Pair {
+            seconds: Some(crate::pairing::Seconds::new(30).unwrap()),
+            passkey: Some("012345".parse().unwrap()),
+            stop: false,
+        },
+        Request::Pair {
+            seconds: None,
+            passkey: None,
+            stop: true,
+        },
     ]
     .into_iter()
     .enumerate()
@@ -88,6 +99,41 @@ fn every_response_round_trips_as_one_line() {
     ));
     round_trip(ResponseEnvelope::new(Some(3), Response::Ok));
     round_trip(ResponseEnvelope::error(None, "line one\nline two"));
+    let closed = crate::pairing::WindowState::closed();
+    round_trip(ResponseEnvelope::new(
+        Some(4),
+        Response::Pairing { pairing: closed },
+    ));
+    let event = crate::pairing::PairingEvent::PairingWindowClosed {
+        reason: crate::pairing::CloseReason::Expired,
+        paired: 0,
+        failed: 1,
+    };
+    round_trip(ResponseEnvelope::new(
+        Some(4),
+        Response::PairingEvent { event, time: 7 },
+    ));
+}
+
+#[test]
+fn a_pair_request_is_written_as_the_documentation_shows() {
+    let request = RequestEnvelope {
+        version: CONTROL_VERSION,
+        id: 5,
+        request: Request::Pair {
+            seconds: Some(crate::pairing::Seconds::new(30).unwrap()),
+            passkey: Some("012345".parse().unwrap()),
+            stop: false,
+        },
+    };
+    assert_eq!(
+        serde_json::to_value(&request).unwrap(),
+        json!({"version":1,"id":5,"type":"pair","seconds":30,"passkey":"012345"})
+    );
+    let stop: RequestEnvelope =
+        serde_json::from_str(r#"{"version":1,"id":6,"type":"pair","stop":true}"#).unwrap();
+    assert!(!stop.request.may_stream());
+    assert!(request.request.may_stream());
 }
 
 #[test]
@@ -158,7 +204,7 @@ fn the_examples_of_gateway_md_section_4_parse_and_read_back_unchanged() {
         };
         assert_eq!(&written, example);
     }
-    assert_eq!((requests, responses), (4, 4), "{examples:?}");
+    assert_eq!((requests, responses), (6, 10), "{examples:?}");
 }
 
 #[test]

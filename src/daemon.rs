@@ -13,7 +13,7 @@ use crate::spool::{Spool, SpoolLimits};
 use crate::{control_server, notify};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -74,6 +74,9 @@ pub async fn run(
     let (adapter_tx, adapter_rx) = mpsc::channel(16);
     let (links_tx, links) = mpsc::channel(INBOX);
     let (control_tx, control) = mpsc::channel(16);
+    let (notices, _) = broadcast::channel(control_server::NOTICE_BUFFER);
+    let (button_tx, button) = mpsc::channel(4);
+    let (window_watch, window) = watch::channel(None);
     let manager_beat = Arc::new(AtomicU64::new(0));
     let mqtt = crate::mqtt::start(
         &config,
@@ -92,13 +95,23 @@ pub async fn run(
     tracker.spawn(control_server::serve(
         listener,
         control_tx,
+        notices.clone(),
         shutdown.clone(),
     ));
+    crate::pairing::gpio::start(
+        &config.pairing,
+        button_tx,
+        window,
+        shutdown.clone(),
+        &tracker,
+    );
     let wiring = Wiring {
         mqtt: mqtt.handle.clone(),
         adapter_cmds: adapter_tx,
         link_events: links_tx,
         tracker: links_tracker.clone(),
+        notices,
+        window_watch,
     };
     let broker = format!("{}:{}", config.mqtt.host, config.mqtt.port());
     let locks = registry.locks().count();
@@ -116,6 +129,7 @@ pub async fn run(
         links,
         control,
         reload,
+        button,
     };
     let manager_task = tracker.spawn(manager.run(inputs, shutdown.clone()));
     if let Some(interval) = notify::watchdog_interval() {

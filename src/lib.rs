@@ -18,6 +18,7 @@ pub mod logging;
 pub mod manager;
 pub mod mqtt;
 pub mod notify;
+pub mod pairing;
 pub mod registry;
 pub mod scheduler;
 pub mod spool;

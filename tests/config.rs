@@ -167,3 +167,42 @@ fn lockgate_check_config_reports_ok_or_the_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ble.max_connections"));
 }
+
+#[test]
+fn the_example_button_and_led_parse_once_uncommented() {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let uncommented: String = example
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if rest.starts_with("[pairing.") || is_pairing_key(rest) => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = write("pairing.toml", &uncommented);
+    let c = Config::load(&path, no_env()).unwrap();
+    assert_eq!(c.pairing.seconds, 60);
+    let button = c.pairing.button.expect("the button section");
+    assert_eq!((button.chip.as_str(), button.line), ("gpiochip0", 17));
+    assert!(button.active_low);
+    assert_eq!(button.debounce, Duration::from_millis(50));
+    let led = c.pairing.led.expect("the LED section");
+    assert_eq!(led.line, 27);
+}
+
+fn is_pairing_key(line: &str) -> bool {
+    ["chip =", "line =", "active_low =", "bias =", "debounce ="]
+        .iter()
+        .any(|key| line.starts_with(key))
+}
+
+#[test]
+fn a_pairing_window_longer_than_254_seconds_is_refused_by_key() {
+    let path = write(
+        "long-window.toml",
+        "[gateway]\nid = \"gw1\"\n[pairing]\nseconds = 300\n",
+    );
+    let err = Config::load(&path, no_env()).unwrap_err();
+    assert_eq!(err.key, "pairing.seconds");
+    assert!(err.message.contains("254"), "{err}");
+}

@@ -1,15 +1,17 @@
-//! The `lockgate` CLI (`status`, `locks`, `locks add`, `locks remove`) run as a process
-//! against the real control server with a fake daemon behind it, on a temporary socket.
+//! The `lockgate` CLI (`status`, `locks`, `locks add`, `locks remove`, `pair`) run as a
+//! process against the real control server with a fake daemon behind it, on a temporary
+//! socket.
 
 use lockgate::control::{LockReport, Request, Response, ResponseEnvelope, StatusReport};
-use lockgate::control_server::{bind, serve};
+use lockgate::control_server::{bind, serve, Notices, NOTICE_BUFFER};
+use lockgate::pairing::{CloseReason, FailReason, PairingEvent, Source, WindowState};
 use lockgate_wire::LockId;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tempfile::TempDir;
 use tokio::process::Command;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const FRONT: &str = "4c47000000000001";
@@ -54,7 +56,61 @@ fn answer(request: Request) -> Response {
         Request::LocksRemove { lock } => Response::Error {
             error: format!("no lock {lock} is paired"),
         },
+        Request::Pair { stop: true, .. } => Response::Pairing {
+            pairing: WindowState::closed(),
+        },
+        Request::Pair { seconds, .. } => Response::Pairing {
+            pairing: WindowState {
+                open: true,
+                seconds_left: Some(seconds.map_or(60, |s| s.get())),
+                closes_at: Some(1060),
+            },
+        },
     }
+}
+
+/// What the fake daemon's window does after `pair`: with passkey 000000 the lock refuses it
+/// and the window expires; otherwise the lock pairs and the window expires.
+fn pairing_events(request: &Request) -> Vec<PairingEvent> {
+    let Request::Pair {
+        stop: false,
+        passkey,
+        ..
+    } = request
+    else {
+        return Vec::new();
+    };
+    let id: LockId = FRONT.parse().unwrap();
+    let address = "C0:FF:EE:00:00:01".to_string();
+    let wrong = passkey.is_some_and(|p| p.value() == 0);
+    let outcome = if wrong {
+        PairingEvent::LockPairingFailed {
+            id,
+            address,
+            reason: FailReason::WrongPasskey,
+            error: FailReason::WrongPasskey.advice().into(),
+        }
+    } else {
+        PairingEvent::LockPaired {
+            id,
+            address,
+            name: "Front door".into(),
+        }
+    };
+    vec![
+        PairingEvent::PairingWindowOpened {
+            seconds: 30,
+            source: Source::Control,
+            extended: false,
+            passkey: passkey.is_some(),
+        },
+        outcome,
+        PairingEvent::PairingWindowClosed {
+            reason: CloseReason::Expired,
+            paired: u32::from(!wrong),
+            failed: u32::from(wrong),
+        },
+    ]
 }
 
 /// The control server on a temporary socket, with the fake daemon answering.
@@ -63,12 +119,18 @@ fn start() -> (TempDir, PathBuf) {
     let socket = dir.path().join("control.sock");
     let listener = bind(&socket, None).unwrap();
     let (handler, mut requests) = mpsc::channel::<(Request, oneshot::Sender<Response>)>(4);
+    let (notices, _): (Notices, _) = broadcast::channel(NOTICE_BUFFER);
+    let events = notices.clone();
     tokio::spawn(async move {
         while let Some((request, reply)) = requests.recv().await {
+            let later = pairing_events(&request);
             let _ = reply.send(answer(request));
+            for event in later {
+                let _ = events.send(Response::PairingEvent { event, time: 1000 });
+            }
         }
     });
-    tokio::spawn(serve(listener, handler, CancellationToken::new()));
+    tokio::spawn(serve(listener, handler, notices, CancellationToken::new()));
     (dir, socket)
 }
 
@@ -220,4 +282,80 @@ async fn a_bad_lock_id_is_a_usage_error() {
     let out = lockgate(&["locks", "remove", "front-door"], None).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("16 hex digits"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn pair_shows_each_event_and_succeeds_when_a_lock_paired() {
+    let (_dir, socket) = start();
+    let args = ["pair", "--seconds", "30", "--passkey", "123456"];
+    let out = lockgate(&args, Some(&socket)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "pairing window open, 30s left", "{text}");
+    assert!(
+        lines[1].starts_with("pairing window open by lockgate pair"),
+        "{text}"
+    );
+    assert!(lines[2].contains("lock 4c47000000000001") && lines[2].contains("paired"));
+    assert_eq!(
+        lines[3],
+        "pairing window closed (its time ran out): 1 paired, 0 failed"
+    );
+    assert!(
+        !stderr(&out).contains('\r'),
+        "no countdown without a terminal"
+    );
+}
+
+#[tokio::test]
+async fn pair_fails_when_the_lock_refuses_the_passkey_and_none_paired() {
+    let (_dir, socket) = start();
+    let out = lockgate(&["pair", "--passkey", "000000"], Some(&socket)).await;
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("failed to pair"), "{text}");
+    assert!(text.contains("refused the passkey"), "{text}");
+}
+
+#[tokio::test]
+async fn pair_json_prints_the_daemon_s_lines_and_stop_closes() {
+    let (_dir, socket) = start();
+    let out = lockgate(&["pair", "--json"], Some(&socket)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "pairing");
+    assert_eq!(lines[0]["pairing"]["seconds_left"], 60);
+    let kinds: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "pairing_window_opened",
+            "lock_paired",
+            "pairing_window_closed"
+        ]
+    );
+    let stop = lockgate(&["pair", "--stop"], Some(&socket)).await;
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_eq!(stdout(&stop), "pairing window closed\n");
+}
+
+#[tokio::test]
+async fn pair_refuses_bad_lengths_and_passkeys_before_asking() {
+    for args in [
+        &["pair", "--seconds", "255"][..],
+        &["pair", "--seconds", "0"],
+        &["pair", "--passkey", "12345"],
+        &["pair", "--passkey", "12345a"],
+        &["pair", "--stop", "--seconds", "10"],
+    ] {
+        let out = lockgate(args, Some(Path::new("/nonexistent.sock"))).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
 }

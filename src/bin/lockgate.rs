@@ -1,11 +1,16 @@
 //! `lockgate`: the gateway's local admin CLI: `check-config`, and `status`, `locks`,
-//! `locks add`, `locks remove`, which ask the running `lockgated` over its control socket.
+//! `locks add`, `locks remove` and `pair`, which ask the running `lockgated` over its control
+//! socket.
+
+#[path = "lockgate/pair.rs"]
+mod pair;
 
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Parser, Subcommand};
 use lockgate::config::{Config, DEFAULT_PATH};
 use lockgate::control::{Request, Response};
 use lockgate::control_client::{render_locks, render_status, Client, Reply, DEFAULT_SOCKET};
+use lockgate::pairing::{Passkey, Seconds};
 use lockgate_wire::LockId;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +44,22 @@ enum Command {
     Locks {
         #[command(subcommand)]
         change: Option<LocksChange>,
+        #[command(flatten)]
+        daemon: Daemon,
+    },
+    /// Open the pairing window and show what happens until it closes: locks in pairing mode
+    /// are bonded and served. Exits non-zero if the window could not open, or a lock failed
+    /// to pair and none paired.
+    Pair {
+        /// How long the window stays open (1 to 254 s); default `pairing.seconds`.
+        #[arg(long, value_name = "N")]
+        seconds: Option<Seconds>,
+        /// The 6-digit passkey the lock asks for (printed on its label).
+        #[arg(long, value_name = "NNNNNN")]
+        passkey: Option<Passkey>,
+        /// Close the window instead.
+        #[arg(long, conflicts_with_all = ["seconds", "passkey"])]
+        stop: bool,
         #[command(flatten)]
         daemon: Daemon,
     },
@@ -84,8 +105,25 @@ fn main() -> ExitCode {
             };
             (daemon, request)
         }
+        Command::Pair {
+            seconds,
+            passkey,
+            stop,
+            daemon,
+        } => {
+            let request = Request::Pair {
+                seconds,
+                passkey,
+                stop,
+            };
+            return report(pair::run(&daemon, request));
+        }
     };
-    match ask(&daemon, request) {
+    report(ask(&daemon, request))
+}
+
+fn report(outcome: anyhow::Result<ExitCode>) -> ExitCode {
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("lockgate: {e:#}");
@@ -116,24 +154,43 @@ fn check_config(config: PathBuf) -> ExitCode {
 
 /// Sends `request` to the daemon and prints the answer; exit code 1 for an error answer.
 fn ask(daemon: &Daemon, request: Request) -> anyhow::Result<ExitCode> {
-    let (socket, fallback) = socket_of(daemon);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the I/O runtime")?;
+    let (runtime, socket) = connection(daemon)?;
     let reply = runtime
         .block_on(async {
-            let mut client = Client::connect(&socket).await?;
+            let mut client = Client::connect(&socket.path).await?;
             client.request(request.clone()).await
         })
-        .map_err(|e| match &fallback {
+        .map_err(|e| socket.explain(e))?;
+    Ok(print_reply(daemon.json, &request, &reply))
+}
+
+/// The socket to use, and why the configuration did not name it if it did not.
+struct Socket {
+    path: PathBuf,
+    fallback: Option<String>,
+}
+
+impl Socket {
+    /// `e`, with the reason the default socket was used.
+    fn explain(&self, e: lockgate::control_client::ClientError) -> anyhow::Error {
+        match &self.fallback {
             Some(why) => anyhow!(
                 "{e}\n(tried the default socket: no --socket was given and the configuration \
                  could not be read: {why})"
             ),
             None => e.into(),
-        })?;
-    Ok(print_reply(daemon.json, &request, &reply))
+        }
+    }
+}
+
+/// A runtime for talking to the daemon, and its socket.
+fn connection(daemon: &Daemon) -> anyhow::Result<(tokio::runtime::Runtime, Socket)> {
+    let (path, fallback) = socket_of(daemon);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    Ok((runtime, Socket { path, fallback }))
 }
 
 /// The socket to use and, if it is the fallback, why the configuration did not say.
@@ -159,6 +216,12 @@ fn print_reply(json: bool, request: &Request, reply: &Reply) -> ExitCode {
             (Response::Ok, Request::LocksRemove { lock }) => println!("lock {lock} removed"),
             (Response::Ok, _) => println!("ok"),
             (Response::Error { error }, _) => eprintln!("lockgate: {error}"),
+            (Response::Pairing { pairing }, _) => {
+                println!("{}", lockgate::pairing::report::describe_state(pairing))
+            }
+            (Response::PairingEvent { event, .. }, _) => {
+                println!("{}", lockgate::pairing::report::describe(event))
+            }
         }
     }
     if failed {

@@ -1,9 +1,11 @@
 //! The adapter task: finds the Bluetooth adapter (by name, or BlueZ's default), waits for it
 //! to be present and powered, discovers with the lockgate service filter, and reports
 //! lockgate advertisements. When the adapter is powered off or vanishes it reports that,
-//! and waits for it again. It also carries out the adapter-wide commands: a power cycle and
-//! removing a device's bond.
+//! and waits for it again. It also carries out the adapter-wide commands: a power cycle,
+//! removing a device's bond, and the pairing window's agent, `Pairable` and bonds
+//! ([`super::bonding`]).
 
+use super::bonding::Pairing;
 use super::{AdapterCmd, BleEvent};
 use crate::backoff::Backoff;
 use bluer::{Adapter, AdapterEvent, AdapterProperty, Address, DiscoveryFilter, Session};
@@ -116,9 +118,15 @@ async fn watch(
     {
         return Ok(());
     }
+    let mut pairing = Pairing::default();
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => {
+                if pairing.is_open() {
+                    pairing.close(&adapter).await;
+                }
+                return Ok(());
+            }
             event = discovery.next() => match event {
                 Some(AdapterEvent::DeviceAdded(addr)) => {
                     if let Some(advert) = advertisement(&adapter, addr).await {
@@ -138,6 +146,19 @@ async fn watch(
                 None => return Err(format!("adapter {} was removed", adapter.name())),
             },
             cmd = cmds.recv() => match cmd {
+                Some(AdapterCmd::OpenPairing { passkey, reply }) => {
+                    let opened = pairing.open(session, &adapter, passkey).await;
+                    if let Err(e) = &opened {
+                        log::error!("pairing: {e}");
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(opened);
+                    }
+                }
+                Some(AdapterCmd::ClosePairing) => pairing.close(&adapter).await,
+                Some(AdapterCmd::Bond { lock, address }) => {
+                    pairing.bond(&adapter, lock, address, events.clone());
+                }
                 Some(cmd) => carry_out(&adapter, cmd).await,
                 None => return Ok(()),
             },
@@ -192,6 +213,12 @@ async fn carry_out(adapter: &Adapter, cmd: AdapterCmd) {
                 Err(e) => Err(e.to_string()),
             };
             let _ = reply.send(result);
+        }
+        // Carried out in `watch`, which holds the pairing state.
+        cmd @ (AdapterCmd::OpenPairing { .. }
+        | AdapterCmd::ClosePairing
+        | AdapterCmd::Bond { .. }) => {
+            cmd.refuse("internal error: a pairing command reached carry_out");
         }
     }
 }

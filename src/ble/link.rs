@@ -395,9 +395,10 @@ impl Actor {
 }
 
 /// A failed connect.
-struct ConnectError {
+pub(super) struct ConnectError {
     in_progress: bool,
-    message: String,
+    /// What happened.
+    pub(super) message: String,
 }
 
 impl ConnectError {
@@ -422,7 +423,7 @@ impl From<bluer::Error> for ConnectError {
 }
 
 /// The lockgate service's `rx` and `tx` characteristics of a connected device.
-async fn characteristics(
+pub(super) async fn characteristics(
     device: &Device,
 ) -> Result<(Characteristic, Characteristic), ConnectError> {
     let service_uuid = bluer::Uuid::from_u128(lockgate_wire::gatt::SERVICE_UUID);

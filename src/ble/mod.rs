@@ -1,9 +1,12 @@
-//! The BLE side of the gateway (docs/GATEWAY.md §2): the adapter task ([`adapter`]) and one
-//! link actor per paired lock ([`link`]). The manager decides; these carry out.
+//! The BLE side of the gateway (docs/GATEWAY.md §2): the adapter task ([`adapter`]), bonding
+//! while the pairing window is open ([`bonding`]) and one link actor per paired lock
+//! ([`link`]). The manager decides; these carry out.
 
 pub mod adapter;
+pub mod bonding;
 pub mod link;
 
+use crate::pairing::{FailReason, Passkey};
 use bluer::Address;
 use lockgate_wire::{AdvFlags, LockId};
 use tokio::sync::oneshot;
@@ -31,6 +34,17 @@ pub enum BleEvent {
         /// Its advertised name, if any.
         name: Option<String>,
     },
+    /// Bonding with a lock ended.
+    Bonded {
+        /// The lock.
+        lock: LockId,
+        /// Its address.
+        address: Address,
+        /// Its name, if BlueZ knows one.
+        name: Option<String>,
+        /// Bonded and verified, or why not and what to do.
+        result: Result<(), (FailReason, String)>,
+    },
 }
 
 /// What the adapter task is asked to do.
@@ -52,6 +66,25 @@ pub enum AdapterCmd {
         /// The answer.
         reply: oneshot::Sender<Result<bool, String>>,
     },
+    /// The pairing window is open: register the agent (or give it this passkey) and make the
+    /// adapter pairable.
+    OpenPairing {
+        /// The passkey the agent answers with; `None`: it refuses passkey requests.
+        passkey: Option<Passkey>,
+        /// The outcome, if anyone waits for it.
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// The pairing window closed: end a bond under way, unregister the agent, make the adapter
+    /// not pairable.
+    ClosePairing,
+    /// Bond with a lock in pairing mode and check its lockgate service; reported as
+    /// [`BleEvent::Bonded`].
+    Bond {
+        /// The lock.
+        lock: LockId,
+        /// Its address.
+        address: Address,
+    },
 }
 
 impl AdapterCmd {
@@ -65,6 +98,12 @@ impl AdapterCmd {
             AdapterCmd::IsBonded { reply, .. } => {
                 let _ = reply.send(Err(why.to_string()));
             }
+            AdapterCmd::OpenPairing { reply, .. } => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(why.to_string()));
+                }
+            }
+            AdapterCmd::ClosePairing | AdapterCmd::Bond { .. } => {}
         }
     }
 }

@@ -1,4 +1,5 @@
-//! How the manager reacts to the link actors, the adapter task and down-frames from MQTT.
+//! How the manager reacts to the link actors, the adapter task (adapter, advertisements,
+//! bonds) and down-frames from MQTT.
 
 use super::{Manager, Seen, FAILURES_BEFORE_RESET, RESET_EVERY, SEEN_MAX};
 use crate::ble::link::{LinkCmd, LinkEvent};
@@ -134,8 +135,11 @@ impl Manager {
                     let _ = entry.link.try_send(LinkCmd::Adapter(Some(adapter.clone())));
                 }
                 self.adapter = Some(adapter);
+                self.adapter_pairing();
+                self.bond_next(Instant::now());
             }
             BleEvent::AdapterDown { reason } => self.adapter_down(&reason),
+            bonded @ BleEvent::Bonded { .. } => self.on_bonded(bonded),
             BleEvent::Advert {
                 lock,
                 address,
@@ -150,8 +154,12 @@ impl Manager {
                             address,
                             rssi,
                             name,
+                            pairing: flags.pairing,
                         };
                         self.seen.insert(lock, seen);
+                        if flags.pairing {
+                            self.bond_next(now);
+                        }
                     }
                     return;
                 };
@@ -170,6 +178,7 @@ impl Manager {
         crate::notify::status(&format!("waiting for the Bluetooth adapter: {reason}"));
         self.health.adapter_powered.store(false, Ordering::Relaxed);
         if self.adapter.take().is_some() {
+            self.adapter_lost_while_pairing();
             self.adapter_was_lost = true;
             Counters::bump(&self.health.counters.adapter_lost);
             self.event("adapter_lost", serde_json::json!({"reason": reason}));

@@ -5,6 +5,7 @@
 //! network itself.
 
 mod events;
+mod pairing;
 mod publish;
 mod reload;
 mod requests;
@@ -13,9 +14,11 @@ use crate::ble::link::{LinkCmd, LinkEvent};
 use crate::ble::{AdapterCmd, BleEvent};
 use crate::config::Config;
 use crate::control::{Request, Response};
+use crate::control_server::Notices;
 use crate::downq::DownQueues;
 use crate::health::{Health, Static};
 use crate::mqtt::{Inbound, MqttHandle};
+use crate::pairing::Window;
 use crate::registry::{PairedLock, Registry};
 use crate::scheduler::{Action, Scheduler};
 use bluer::{Adapter, Address};
@@ -25,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,12 +45,15 @@ const LINK_QUEUE: usize = 64;
 /// Locks seen advertising but not paired, remembered for `locks add`.
 const SEEN_MAX: usize = 64;
 
-/// A lock seen advertising that is not paired (a candidate for `locks add`).
+/// A lock seen advertising that is not paired (a candidate for `locks add`, or for bonding
+/// while the pairing window is open).
 #[derive(Debug, Clone)]
 struct Seen {
     address: Address,
     rssi: Option<i16>,
     name: Option<String>,
+    /// Its last advertisement had the `pairing` flag.
+    pairing: bool,
 }
 
 /// A control-socket request with its reply slot.
@@ -79,6 +85,10 @@ pub struct Wiring {
     pub link_events: mpsc::Sender<LinkEvent>,
     /// Tracks the link actors.
     pub tracker: TaskTracker,
+    /// Event lines for `lockgate pair` clients.
+    pub notices: Notices,
+    /// When the pairing window closes (`None`: closed), for the LED.
+    pub window_watch: watch::Sender<Option<Instant>>,
 }
 
 /// The manager's inputs.
@@ -93,6 +103,8 @@ pub struct Inputs {
     pub control: mpsc::Receiver<ControlMsg>,
     /// Configurations reloaded on SIGHUP.
     pub reload: mpsc::Receiver<Config>,
+    /// Presses of the pairing button.
+    pub button: mpsc::Receiver<()>,
 }
 
 /// The manager.
@@ -111,6 +123,8 @@ pub struct Manager {
     fixed: Static,
     failures_in_row: u32,
     last_reset: Option<Instant>,
+    /// The pairing window.
+    window: Window,
     /// Milliseconds since start at the last loop turn (for the watchdog).
     progress: Arc<AtomicU64>,
 }
@@ -148,6 +162,7 @@ impl Manager {
             fixed,
             failures_in_row: 0,
             last_reset: None,
+            window: Window::new(),
             progress,
         };
         let paired: Vec<PairedLock> = manager.registry.locks().cloned().collect();
@@ -219,6 +234,7 @@ impl Manager {
                     let _ = reply.send(response);
                 }
                 Some(config) = inputs.reload.recv() => self.reload(config),
+                Some(()) = inputs.button.recv() => self.on_button().await,
                 () = sleep_until(deadline) => {}
                 _ = health_tick.tick() => self.publish_health(),
                 _ = heartbeat.tick() => {}
@@ -234,7 +250,7 @@ impl Manager {
             .adapter
             .as_ref()
             .and_then(|_| self.scheduler.next_deadline(now));
-        [scheduler, self.downq.next_expiry()]
+        [scheduler, self.downq.next_expiry(), self.window.deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -244,6 +260,7 @@ impl Manager {
     fn tick(&mut self, now: Instant) {
         let millis = u64::try_from(self.health.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.progress.store(millis, Ordering::Relaxed);
+        self.expire_window(now);
         for (lock, frame) in self.downq.expire(now) {
             self.expired(lock, &frame, crate::downq::Reason::NotConnected);
             self.scheduler
@@ -273,6 +290,7 @@ impl Manager {
     }
 
     fn stop(&mut self) {
+        self.close_window(crate::pairing::CloseReason::Shutdown);
         for (lock, frame) in self.downq.drain_all() {
             let receipt = crate::downq::Receipt::about(
                 &frame,

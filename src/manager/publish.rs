@@ -44,15 +44,20 @@ impl Manager {
 
     /// `bridge/info` and `bridge/locks`.
     pub(super) fn publish_bridge(&self) {
+        self.publish_info();
+        self.publish_locks();
+    }
+
+    /// `bridge/info`, with the pairing window's state.
+    pub(super) fn publish_info(&self) {
         let info = json!({
             "version": crate::VERSION,
             "gateway_id": self.config.gateway.id,
             "protocol": lockgate_wire::envelope::VERSION,
-            "pairing": {"open": false},
+            "pairing": self.window_state(Instant::now()),
             "max_connections": self.config.ble.max_connections,
         });
         self.publish_json(self.topics.bridge_info(), &info, true);
-        self.publish_locks();
     }
 
     /// Every paired lock as the control socket and `bridge/locks` report it.

@@ -1,5 +1,6 @@
 //! A configuration reloaded on SIGHUP: what changes live (the down-frame TTL, the idle
-//! timeout, link policies) is applied; what needs a restart is named in the journal.
+//! timeout, link policies, the pairing window's default length) is applied; what needs a
+//! restart is named in the journal.
 
 use super::Manager;
 use crate::config::Config;
@@ -9,7 +10,8 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let differs =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     let mut keys = Vec::new();
-    let checks: [(&'static str, bool); 7] = [
+    let (a, b) = (&old.pairing, &new.pairing);
+    let checks: [(&'static str, bool); 8] = [
         ("gateway", differs(&old.gateway, &new.gateway)),
         ("mqtt", differs(&old.mqtt, &new.mqtt)),
         ("spool", differs(&old.spool, &new.spool)),
@@ -20,6 +22,10 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             "ble.max_connections / ble.min_rssi",
             old.ble.max_connections != new.ble.max_connections
                 || old.ble.min_rssi != new.ble.min_rssi,
+        ),
+        (
+            "pairing.button / pairing.led",
+            a.button != b.button || a.led != b.led,
         ),
     ];
     for (key, changed) in checks {
@@ -38,6 +44,7 @@ impl Manager {
         self.config.ble.idle_timeout = new.ble.idle_timeout;
         self.config.ble.link_policy = new.ble.link_policy;
         self.config.ble.locks = new.ble.locks;
+        self.config.pairing.seconds = new.pairing.seconds;
         self.scheduler
             .set_idle_timeout(self.config.ble.idle_timeout);
         let ids: Vec<_> = self.locks.keys().copied().collect();

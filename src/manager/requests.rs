@@ -1,18 +1,19 @@
-//! Requests to the manager: `bridge/request/<cmd>` from MQTT (health, pairing/close,
-//! lock/reconnect: nothing that adds or removes a lock) and the control socket's requests
-//! (status, locks, locks add, locks remove), which only local root or group `lockgate` can
-//! send.
+//! Requests to the manager: `bridge/request/<cmd>` from MQTT (health, pairing/state,
+//! pairing/close, lock/reconnect: nothing that opens the pairing window, adds or removes a
+//! lock) and the control socket's requests (status, locks, locks add, locks remove, pair),
+//! which only local root or group `lockgate` can send.
 
-use super::Manager;
+use super::{Manager, Seen};
 use crate::ble::link::LinkCmd;
 use crate::ble::AdapterCmd;
 use crate::control::{BleStatus, MqttStatus, Request, Response, SpoolStatus, StatusReport};
 use crate::health::Counters;
+use crate::pairing::CloseReason;
 use crate::registry::PairedLock;
 use lockgate_wire::LockId;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// How long the adapter task may take to answer.
@@ -58,7 +59,15 @@ impl Manager {
                 Ok(self.health.report(&self.fixed))
             }
             // The window opens only by physical presence; closing it is always allowed.
-            "pairing/close" => Ok(json!({"open": false})),
+            "pairing/close" => {
+                self.close_window(CloseReason::Mqtt);
+                Ok(json!(self.window_state(Instant::now())))
+            }
+            "pairing/state" => Ok(json!(self.window_state(Instant::now()))),
+            "pairing/open" => Err(
+                "MQTT cannot open the pairing window: press the gateway's pairing button, or                  run `lockgate pair` on the gateway"
+                    .into(),
+            ),
             "lock/reconnect" => {
                 let lock = fields
                     .get("lock")
@@ -69,7 +78,8 @@ impl Manager {
                 Ok(json!({}))
             }
             other => Err(format!(
-                "unknown command {other:?}; known: health, pairing/close, lock/reconnect"
+                "unknown command {other:?}; known: health, pairing/state, pairing/close, \
+                 lock/reconnect"
             )),
         }
     }
@@ -111,6 +121,11 @@ impl Manager {
                 Ok(()) => Response::Ok,
                 Err(error) => Response::Error { error },
             },
+            Request::Pair {
+                seconds,
+                passkey,
+                stop,
+            } => self.on_pair(seconds, passkey, stop).await,
         }
     }
 
@@ -143,11 +158,12 @@ impl Manager {
                 dropped: h.counters.spool_dropped.load(Ordering::Relaxed),
             },
             counters,
-            pairing_open: false,
+            pairing_open: self.window.is_open(Instant::now()),
+            pairing: Some(self.window_state(Instant::now())),
         }
     }
 
-    async fn ask_adapter<T>(
+    pub(super) async fn ask_adapter<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> AdapterCmd,
     ) -> Result<T, String> {
@@ -177,12 +193,20 @@ impl Manager {
             .await?;
         if !bonded {
             return Err(format!(
-                "lock {id} ({address}) is not bonded with this adapter; pair it first"
+                "lock {id} ({address}) is not bonded with this adapter; pair it first \
+                 (lockgate pair)"
             ));
         }
+        self.enroll(id, seen)?;
+        self.event("lock_added", json!({"id": id.to_string()}));
+        Ok(())
+    }
+
+    /// Adds a bonded lock to the registry and starts serving it (its link policy starts).
+    pub(super) fn enroll(&mut self, id: LockId, seen: Seen) -> Result<PairedLock, String> {
         let paired = PairedLock {
             id,
-            address: address.to_string(),
+            address: seen.address.to_string(),
             name: seen.name.unwrap_or_else(|| format!("lock {id}")),
             added_at: crate::unix_now(),
         };
@@ -190,17 +214,16 @@ impl Manager {
             .add(paired.clone())
             .map_err(|e| format!("saving the registry: {e}"))?;
         self.seen.remove(&id);
-        self.serve(paired);
+        self.serve(paired.clone());
         if let Some(entry) = self.locks.get_mut(&id) {
             entry.rssi = seen.rssi;
         }
         if seen.rssi.is_some() {
-            self.heard(&id, std::time::Instant::now());
+            self.heard(&id, Instant::now());
         }
         self.publish_lock(&id);
         self.publish_locks();
-        self.event("lock_added", json!({"id": id.to_string()}));
-        Ok(())
+        Ok(paired)
     }
 
     /// Forgets a lock: its bond, its registry entry, its retained topics.

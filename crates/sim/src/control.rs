@@ -1,5 +1,6 @@
 //! `org.lockgate.Sim1` at `/org/lockgate/sim`: the simulation's own control interface, for
-//! tests and for `locksim ctl`: buttons, batteries, jams, range, and countable faults.
+//! tests and for `locksim ctl`: buttons, batteries, jams, range, countable faults, and the
+//! registered agents.
 
 use crate::bluez::adapter::set_powered;
 use crate::radio::set_in_range;
@@ -170,6 +171,16 @@ impl Control {
             }
         }
         Ok(())
+    }
+
+    /// The registered pairing agents: (client's bus name, object path, capability), as a
+    /// test checks that a client registers one only while it means to bond.
+    fn agents(&self) -> Vec<(String, String, String)> {
+        let world = self.shared.world();
+        let agents = world.agents.iter();
+        agents
+            .map(|a| (a.owner.clone(), a.path.clone(), a.capability.clone()))
+            .collect()
     }
 
     /// How often each counted event happened (faults under `fault.*`).

@@ -387,3 +387,34 @@ async fn with_bonded_every_lock_starts_bonded_to_every_adapter() {
     assert_eq!(bonds["hci1"], bonds["hci0"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_control_interface_lists_registered_agents() {
+    let tb = Testbed::start(SimConfig::default()).await.unwrap();
+    let client = client(&tb).await;
+    let agents = |conn: zbus::Connection| async move {
+        let reply = conn
+            .call_method(
+                Some("org.bluez"),
+                locksim::control::CONTROL_PATH,
+                Some(locksim::control::CONTROL_INTERFACE),
+                "Agents",
+                &(),
+            )
+            .await
+            .unwrap();
+        reply
+            .body()
+            .deserialize::<Vec<(String, String, String)>>()
+            .unwrap()
+    };
+    assert!(agents(client.clone()).await.is_empty());
+    register_agent(&client, "KeyboardOnly").await;
+    let listed = agents(client.clone()).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0, client.unique_name().unwrap().to_string());
+    assert_eq!(
+        (listed[0].1.as_str(), listed[0].2.as_str()),
+        ("/test/agent", "KeyboardOnly")
+    );
+}

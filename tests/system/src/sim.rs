@@ -48,6 +48,13 @@ impl Default for SimOptions {
     }
 }
 
+impl LockInfo {
+    /// The BLE passkey the lock asks for when bonding: the last six digits of its label code.
+    pub fn passkey(&self) -> &str {
+        &self.label_code[self.label_code.len().saturating_sub(6)..]
+    }
+}
+
 /// One simulated lock, as `locksim ctl locks` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockInfo {
@@ -198,6 +205,28 @@ impl Sim {
         }
         bonded.sort();
         Ok(bonded)
+    }
+
+    /// The pairing agents registered with the simulated BlueZ: (bus name, path, capability).
+    pub async fn agents(&self) -> Result<Vec<(String, String, String)>> {
+        call(&self.conn, "Agents").await
+    }
+
+    /// Whether adapter hci0 is pairable (`org.bluez.Adapter1.Pairable`).
+    pub async fn pairable(&self) -> Result<bool> {
+        let reply = self
+            .conn
+            .call_method(
+                Some("org.bluez"),
+                "/org/bluez/hci0",
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.bluez.Adapter1", "Pairable"),
+            )
+            .await
+            .context("reading Pairable of hci0")?;
+        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
+        Ok(bool::try_from(value)?)
     }
 
     /// locksim's process id.

@@ -1,6 +1,7 @@
-//! [`TestBed`]: a broker, the simulated locks (bonded to hci0), lockgated with those locks
-//! enrolled, and an observer subscribed to everything under the gateway's base before the
-//! gateway starts. Endpoints are made on demand. Dropped, it stops everything and leaves its
+//! [`TestBed`]: a broker, the simulated locks (bonded to hci0, or [`Builder::unpaired`]),
+//! lockgated with those locks enrolled, and an observer subscribed to everything under the
+//! gateway's base before the gateway starts. Endpoints are made on demand, and the `lockgate`
+//! CLI runs against the gateway's control socket. Dropped, it stops everything and leaves its
 //! logs' tails with the test's [`Diagnostics`].
 
 use crate::binaries::binaries;
@@ -35,6 +36,7 @@ pub struct Builder {
     sim: SimOptions,
     tls: bool,
     start_gateway: bool,
+    enroll: bool,
     configure: Vec<Change>,
 }
 
@@ -55,6 +57,14 @@ impl Builder {
     /// on it with the test CA and client certificate.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Locks that start neither bonded nor enrolled: the gateway has to pair them (its
+    /// pairing window).
+    pub fn unpaired(mut self) -> Self {
+        self.sim.bonded = false;
+        self.enroll = false;
         self
     }
 
@@ -92,7 +102,9 @@ impl Builder {
             change(&mut config);
         }
         let gateway = Gateway::new(binaries, config, sim.bus_address())?;
-        gateway.enroll(&locks)?;
+        if self.enroll {
+            gateway.enroll(&locks)?;
+        }
         let topics = Topics::for_gateway(GATEWAY_ID)?;
         let observer = Mqtt::connect(
             &Settings::plain("observer", broker.port()),
@@ -145,6 +157,7 @@ impl TestBed {
             sim: SimOptions::default(),
             tls: false,
             start_gateway: true,
+            enroll: true,
             configure: Vec::new(),
         }
     }
@@ -243,6 +256,26 @@ impl TestBed {
         let id = format!("endpoint-{}-{name}", self.endpoints);
         let settings = Settings::plain(&id, self.broker.port());
         Endpoint::connect(&settings, self.topics.clone(), name, self.endpoints).await
+    }
+
+    /// The `lockgate` CLI with `args` against the gateway's control socket, not started.
+    pub fn lockgate_command(&self, args: &[&str]) -> Result<tokio::process::Command> {
+        let mut command = tokio::process::Command::new(&binaries()?.lockgate);
+        command
+            .args(args)
+            .arg("--socket")
+            .arg(self.gateway.control_socket())
+            .kill_on_drop(true);
+        Ok(command)
+    }
+
+    /// Runs the `lockgate` CLI with `args` to its end (at most [`WAIT`]).
+    pub async fn lockgate(&self, args: &[&str]) -> Result<std::process::Output> {
+        let run = self.lockgate_command(args)?.output();
+        match tokio::time::timeout(WAIT, run).await {
+            Ok(output) => Ok(output?),
+            Err(_) => bail!("lockgate {} did not finish within {WAIT:?}", args.join(" ")),
+        }
     }
 
     /// Presses lock `i`'s button and pairs `endpoint` with it by its label code.

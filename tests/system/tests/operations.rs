@@ -3,28 +3,15 @@
 //! bond and its retained topics; systemd hears READY, watchdog pings at half the interval it
 //! asked for, and STOPPING.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Context};
 use lockgate_systest::bench::notify::NotifySocket;
-use lockgate_systest::binaries::binaries;
 use lockgate_systest::testbed::WAIT;
 use lockgate_systest::{run, TestBed};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::process::Output;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// Runs the `lockgate` CLI against the bed's control socket.
-async fn lockgate(bed: &TestBed, args: &[&str]) -> Result<Output> {
-    let socket = bed.gateway.control_socket();
-    let mut command = tokio::process::Command::new(&binaries()?.lockgate);
-    command.args(args).arg("--socket").arg(socket);
-    let output = tokio::time::timeout(WAIT, command.output())
-        .await
-        .context("lockgate did not answer in time")??;
-    Ok(output)
-}
 
 #[test]
 fn sighup_makes_persistent_links_on_demand_with_a_short_idle_timeout() {
@@ -61,14 +48,16 @@ fn lockgate_reports_status_and_removes_a_lock_with_its_bond_and_retained_topics(
     run(LIMIT, |diag| async move {
         let bed = TestBed::builder().locks(2).start(&diag).await?;
         let (gone, kept) = (bed.lock_id(0), bed.lock_id(1));
-        let status = lockgate(&bed, &["status", "--json"]).await?;
+        let status = bed.lockgate(&["status", "--json"]).await?;
         ensure!(status.status.success(), "status: {status:?}");
         let report: serde_json::Value = serde_json::from_slice(&status.stdout)?;
         ensure!(report["status"]["mqtt"]["connected"] == true, "{report}");
         ensure!(report["status"]["ble"]["powered"] == true, "{report}");
 
         let from = bed.observer.cursor();
-        let removed = lockgate(&bed, &["locks", "remove", &gone.to_string()]).await?;
+        let removed = bed
+            .lockgate(&["locks", "remove", &gone.to_string()])
+            .await?;
         ensure!(removed.status.success(), "remove: {removed:?}");
         let lock_topics = bed.topics.for_lock(&gone);
         for topic in [lock_topics.link(), lock_topics.availability()] {

@@ -9,9 +9,9 @@
 
 use crate::channel::{Channel, ChannelError};
 use crate::code::SupportCode;
-use crate::command::{CloseReason, Notice, Request, Response, ALLOWED};
+use crate::command::{CloseReason, Notice, Response, ALLOWED};
 use crate::limiter::{Limiter, LimiterState};
-use crate::message::{Message, Reason, SessionId};
+use crate::message::{Reason, SessionId};
 use crate::pake::{self, SessionKeys, CONFIRM_LEN, SIDE_A, SPAKE_MSG_LEN};
 use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
@@ -22,144 +22,6 @@ pub const MAX_ATTEMPTS: u8 = 5;
 /// How long a handshake may wait for the client's confirmation.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 30_000;
 
-/// A message for the client of one session, on `<base>/support/response/<session id>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The session (its id names the topic).
-    pub session_id: SessionId,
-    /// The message.
-    pub bytes: Vec<u8>,
-}
-
-/// Why a handshake failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The client found the gateway's confirmation wrong (a wrong code) and aborted.
-    Aborted,
-    /// The client's confirmation was wrong.
-    BadConfirmation,
-    /// No confirmation came in time.
-    TimedOut,
-    /// The owner stopped support or started a new code.
-    Cancelled,
-}
-
-/// What happened, for the audit trail and for the host to act on.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// A handshake was charged as attempt `attempt` of [`MAX_ATTEMPTS`] on the code.
-    HandshakeStarted {
-        /// The session it would open.
-        session_id: SessionId,
-        /// Who claims to ask.
-        operator: String,
-        /// Which attempt on the current code.
-        attempt: u8,
-    },
-    /// A handshake failed; it stays charged.
-    HandshakeFailed {
-        /// The session it would have opened.
-        session_id: SessionId,
-        /// Who claimed to ask.
-        operator: String,
-        /// Why.
-        failure: Failure,
-    },
-    /// A message was refused in clear.
-    Refused {
-        /// The session named in it.
-        session_id: SessionId,
-        /// Why.
-        reason: Reason,
-    },
-    /// The code was burned by [`MAX_ATTEMPTS`] failures.
-    CodeBurned,
-    /// The code expired unused.
-    CodeExpired,
-    /// A session began; the code is used up.
-    SessionStarted {
-        /// The session.
-        session_id: SessionId,
-        /// Who asked.
-        operator: String,
-        /// When it ends by itself (Unix ms).
-        expires_at_ms: u64,
-    },
-    /// A session ended.
-    SessionEnded {
-        /// The session.
-        session_id: SessionId,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// An allowed request: the host carries it out and calls [`GatewaySupport::respond`].
-    Request {
-        /// What to answer.
-        ticket: Ticket,
-        /// What is asked.
-        request: Request,
-    },
-    /// A forbidden request, already refused to the client.
-    Forbidden {
-        /// The session.
-        session_id: SessionId,
-        /// The command refused.
-        command: &'static str,
-    },
-    /// A record of the session was dropped: replayed, reordered, tampered with, or not a
-    /// request.
-    Rejected {
-        /// The session.
-        session_id: SessionId,
-        /// Why.
-        why: String,
-    },
-}
-
-/// Names one request awaiting its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ticket {
-    /// The session that asked.
-    pub session_id: SessionId,
-    /// The counter of its record.
-    pub in_reply_to: u64,
-}
-
-/// What one call produced.
-#[derive(Debug, Default)]
-#[must_use]
-pub struct Output {
-    /// Messages to send, in order.
-    pub send: Vec<Outgoing>,
-    /// Write this durably *before* sending anything.
-    pub persist: Option<LimiterState>,
-    /// What happened.
-    pub events: Vec<Event>,
-}
-
-impl Output {
-    fn send(&mut self, session_id: SessionId, bytes: Vec<u8>) {
-        self.send.push(Outgoing { session_id, bytes });
-    }
-
-    fn refuse(&mut self, session_id: SessionId, reason: Reason, retry_after_secs: u32) {
-        let refusal = Message::Refusal {
-            session_id,
-            reason,
-            retry_after_secs,
-        };
-        self.send(session_id, refusal.encode());
-        self.events.push(Event::Refused { session_id, reason });
-    }
-
-    /// Appends `other`, keeping the newest state to persist.
-    pub fn merge(&mut self, other: Output) {
-        self.send.extend(other.send);
-        self.persist = other.persist.or(self.persist);
-        self.events.extend(other.events);
-    }
-}
-
 /// Why a code could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StartError {
@@ -168,17 +30,28 @@ pub enum StartError {
     SessionActive,
 }
 
+/// Who is behind a handshake or a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// The session id the client chose.
+    pub session_id: SessionId,
+    /// The name the client gave (unauthenticated, for the audit trail).
+    pub operator: String,
+}
+
 /// The state of remote support, for `lockgate support status`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     /// When the current code expires (Unix ms), if one is active.
     pub code_expires_at_ms: Option<u64>,
     /// Attempts left on the current code.
     pub attempts_left: Option<u8>,
-    /// The handshake in progress: session id and operator.
-    pub handshake: Option<(String, String)>,
-    /// The session: id, operator, and when it ends (Unix ms).
-    pub session: Option<(String, String, u64)>,
+    /// The handshake in progress.
+    pub handshake: Option<Party>,
+    /// The running session.
+    pub session: Option<Party>,
+    /// When the running session ends by itself (Unix ms).
+    pub session_expires_at_ms: Option<u64>,
     /// Attempts charged since the last success.
     pub failures: u32,
     /// Milliseconds until the next attempt is admitted.
@@ -222,6 +95,9 @@ pub struct GatewaySupport<R> {
 }
 
 mod handle;
+mod output;
+
+pub use output::{Event, Failure, Outgoing, Output, Ticket};
 
 impl<R: RngCore + CryptoRng> GatewaySupport<R> {
     /// A gateway `gateway_id` whose sessions last `session_ms`, its throttle resuming from
@@ -347,17 +223,15 @@ impl<R: RngCore + CryptoRng> GatewaySupport<R> {
                 .code
                 .as_ref()
                 .map(|c| MAX_ATTEMPTS.saturating_sub(c.charged)),
-            handshake: self
-                .handshake
-                .as_ref()
-                .map(|h| (h.session_id.to_string(), h.operator.clone())),
-            session: self.session.as_ref().map(|s| {
-                (
-                    s.session_id.to_string(),
-                    s.operator.clone(),
-                    s.expires_at_ms,
-                )
+            handshake: self.handshake.as_ref().map(|h| Party {
+                session_id: h.session_id,
+                operator: h.operator.clone(),
             }),
+            session: self.session.as_ref().map(|s| Party {
+                session_id: s.session_id,
+                operator: s.operator.clone(),
+            }),
+            session_expires_at_ms: self.session.as_ref().map(|s| s.expires_at_ms),
             failures: self.limiter.state().failures,
             retry_after_ms,
         }

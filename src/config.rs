@@ -4,7 +4,7 @@
 
 use lockgate_wire::topics::Topics;
 use lockgate_wire::LockId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +52,9 @@ pub struct Config {
     /// Paired locks and other durable state.
     #[serde(default = "defaults::state_dir")]
     pub state_dir: PathBuf,
+    /// Remote support with one-time codes.
+    #[serde(default)]
+    pub support: Support,
 }
 
 /// `[gateway]`.
@@ -65,7 +68,7 @@ pub struct Gateway {
 }
 
 /// How the gateway reaches the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// TLS with certificate verification (the default).
@@ -75,7 +78,7 @@ pub enum Transport {
 }
 
 /// MQTT delivery guarantee for up-frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Qos {
     /// QoS 0.
@@ -144,7 +147,7 @@ impl Mqtt {
 }
 
 /// When a lock's link is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkPolicy {
     /// Connect when there is something to do; disconnect when idle (saves lock battery).
@@ -220,6 +223,39 @@ impl Default for Spool {
     }
 }
 
+/// `[support]`: remote support with one-time codes (docs/GATEWAY.md §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    /// Whether `lockgate support start` may create codes; `false` also leaves the support
+    /// topic unsubscribed.
+    #[serde(default = "defaults::support_enabled")]
+    pub enabled: bool,
+    /// How long a code stays usable unless `start` says otherwise (1min to 1h).
+    #[serde(default = "defaults::code_validity", with = "humantime_serde")]
+    pub code_validity: Duration,
+    /// How long a support session lasts (1min to 4h).
+    #[serde(default = "defaults::session_length", with = "humantime_serde")]
+    pub session_length: Duration,
+}
+
+impl Default for Support {
+    fn default() -> Self {
+        Support {
+            enabled: defaults::support_enabled(),
+            code_validity: defaults::code_validity(),
+            session_length: defaults::session_length(),
+        }
+    }
+}
+
+/// The range of `support.code_validity`, and of a validity asked for with a code.
+pub const CODE_VALIDITY: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(3600);
+/// The range of `support.session_length`.
+pub const SESSION_LENGTH: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(4 * 3600);
+
 mod defaults {
     use super::*;
     pub fn down_frame_ttl() -> Duration {
@@ -257,6 +293,15 @@ mod defaults {
     }
     pub fn spool_bytes() -> u64 {
         16 * 1024 * 1024
+    }
+    pub fn support_enabled() -> bool {
+        true
+    }
+    pub fn code_validity() -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    pub fn session_length() -> Duration {
+        Duration::from_secs(30 * 60)
     }
 }
 
@@ -361,6 +406,12 @@ impl Config {
         }
         if let Some((key, message)) = self.pairing.problem() {
             return Err(bad(key, message));
+        }
+        if !CODE_VALIDITY.contains(&self.support.code_validity) {
+            return Err(bad("support.code_validity", "must be 1min to 1h".into()));
+        }
+        if !SESSION_LENGTH.contains(&self.support.session_length) {
+            return Err(bad("support.session_length", "must be 1min to 4h".into()));
         }
         let ttl = self.down_frame_ttl;
         if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(300) {

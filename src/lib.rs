@@ -22,6 +22,7 @@ pub mod pairing;
 pub mod registry;
 pub mod scheduler;
 pub mod spool;
+pub mod support;
 
 /// The version of this build, as printed by `lockgated --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

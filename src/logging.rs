@@ -16,14 +16,24 @@ pub fn level_from_env() -> LevelFilter {
 
 /// Installs the logger; once per process.
 pub fn init(level: LevelFilter) {
+    init_with_ring(level, None);
+}
+
+/// Installs the logger, also keeping recent lines in `ring` for support sessions
+/// (`crate::support::LogRing`); once per process.
+pub fn init_with_ring(level: LevelFilter, ring: Option<&crate::support::LogRing>) {
     let journal = systemd_journal_logger::connected_to_journal()
         .then(systemd_journal_logger::JournalLog::new)
         .and_then(Result::ok);
-    let installed = match journal {
-        Some(journal) => journal.with_syslog_identifier("lockgated".into()).install(),
-        None => log::set_boxed_logger(Box::new(Stderr)),
+    let logger: Box<dyn Log> = match journal {
+        Some(journal) => Box::new(journal.with_syslog_identifier("lockgated".into())),
+        None => Box::new(Stderr),
     };
-    if installed.is_ok() {
+    let logger = match ring {
+        Some(ring) => Box::new(ring.tee(logger)),
+        None => logger,
+    };
+    if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(level);
     }
 }

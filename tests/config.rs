@@ -32,6 +32,31 @@ fn the_shipped_example_parses_with_safe_defaults() {
     assert_eq!(c.down_frame_ttl, Duration::from_secs(10));
     assert_eq!(c.topics().unwrap().base(), "lockgate/pi-hallway");
     assert_eq!(c.spool_path(), PathBuf::from("/var/lib/lockgate/spool"));
+    assert!(c.support.enabled);
+    assert_eq!(c.support.code_validity, Duration::from_secs(600));
+    assert_eq!(c.support.session_length, Duration::from_secs(1800));
+}
+
+#[test]
+fn support_durations_are_bounded() {
+    for (key, value) in [
+        ("code_validity", "30s"),
+        ("code_validity", "2h"),
+        ("session_length", "30s"),
+        ("session_length", "5h"),
+    ] {
+        let path = write(
+            &format!("support-{key}-{value}.toml"),
+            &format!("[gateway]\nid = \"gw1\"\n[support]\n{key} = \"{value}\"\n"),
+        );
+        let err = Config::load(&path, no_env()).unwrap_err();
+        assert_eq!(err.key, format!("support.{key}"), "{err}");
+    }
+    let path = write(
+        "support-off.toml",
+        "[gateway]\nid = \"gw1\"\n[support]\nenabled = false\n",
+    );
+    assert!(!Config::load(&path, no_env()).unwrap().support.enabled);
 }
 
 #[test]

@@ -476,6 +476,11 @@ def main():
         failed.extend(f"{key}: not checked" for v in vectors.values() for key in v.unread())
     except Exception as e:          # a malformed vector aborts the run but is still reported
         failed.append(f"aborted: {type(e).__name__}: {e}")
+    return report()
+
+
+def report():
+    """Prints the mismatches and the totals; the exit status."""
     for f in failed:
         print("MISMATCH", f)
     print(f"{passed} passed, {len(failed)} failed")

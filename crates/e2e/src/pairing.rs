@@ -22,13 +22,14 @@ use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
+use lockgate_support::pake;
 use lockgate_wire::LockId;
 use sha2::{Digest, Sha256};
-use spake2::{Ed25519Group, Identity, Password, Spake2};
+use spake2::{Ed25519Group, Spake2};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Length of a SPAKE2 message: a side byte (`'A'` or `'B'`) and a compressed Edwards point.
-pub const SPAKE_MSG_LEN: usize = 33;
+pub const SPAKE_MSG_LEN: usize = pake::SPAKE_MSG_LEN;
 /// Length of a sealed static key: the Poly1305 tag and the 32-byte key.
 pub const SEALED_KEY_LEN: usize = 16 + KEY_LEN;
 /// Length of a confirmation MAC (HMAC-SHA256).
@@ -221,17 +222,8 @@ pub fn spake_start(
     lock_id: &LockId,
     rng: impl rand_core::RngCore + rand_core::CryptoRng,
 ) -> (Spake2<Ed25519Group>, [u8; SPAKE_MSG_LEN]) {
-    let pw = Password::new(password);
-    let id_a = Identity::new(&endpoint_identity(name));
-    let id_b = Identity::new(&lock_identity(lock_id));
-    let (state, msg) = if endpoint {
-        Spake2::<Ed25519Group>::start_a_with_rng(&pw, &id_a, &id_b, rng)
-    } else {
-        Spake2::<Ed25519Group>::start_b_with_rng(&pw, &id_a, &id_b, rng)
-    };
-    let mut out = [0u8; SPAKE_MSG_LEN];
-    out.copy_from_slice(&msg);
-    (state, out)
+    let (id_a, id_b) = (endpoint_identity(name), lock_identity(lock_id));
+    pake::start(endpoint, password, &id_a, &id_b, rng)
 }
 
 /// Keys derived from the SPAKE2 key alone: they seal the static keys in flight.
@@ -407,21 +399,12 @@ pub fn valid_spake_message(
     from_endpoint: bool,
     own: &[u8; SPAKE_MSG_LEN],
 ) -> bool {
-    use curve25519_dalek::edwards::CompressedEdwardsY;
-    use curve25519_dalek::traits::IsIdentity;
-    let (side, point) = msg.split_at(1);
-    let expected_side = if from_endpoint { 0x41 } else { 0x42 };
-    let Ok(bytes) = <[u8; 32]>::try_from(point) else {
-        return false;
+    let side = if from_endpoint {
+        pake::SIDE_A
+    } else {
+        pake::SIDE_B
     };
-    let Some(p) = CompressedEdwardsY(bytes).decompress() else {
-        return false;
-    };
-    side == [expected_side]
-        && p.compress().to_bytes() == bytes
-        && !p.is_identity()
-        && p.is_torsion_free()
-        && point != &own[1..]
+    pake::valid_peer_message(msg, side, own)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //!
 //! Codes are secrets: they zeroize on drop and their `Debug` output is redacted.
 
+use lockgate_support::code::{self, is_trivial};
 use rand_core::{CryptoRng, RngCore};
 use std::fmt;
 use std::str::FromStr;
@@ -21,12 +22,6 @@ pub const INVITE_SECRET_LIMIT: u64 = 1_000_000_000_000;
 
 const LABEL_PASSWORD_PREFIX: &[u8] = b"lockgate v1 label:";
 const INVITE_PASSWORD_PREFIX: &[u8] = b"lockgate v1 invite:";
-
-/// Passcodes the Matter specification forbids (section 5.1.7.1), refused here too.
-const MATTER_FORBIDDEN: [&str; 12] = [
-    "00000000", "11111111", "22222222", "33333333", "44444444", "55555555", "66666666", "77777777",
-    "88888888", "99999999", "12345678", "87654321",
-];
 
 /// Why a code was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -49,23 +44,7 @@ pub enum CodeError {
 
 /// Keeps the digits of `input`, dropping spaces and dashes; refuses anything else.
 fn digits_of(input: &str) -> Result<Zeroizing<String>, CodeError> {
-    let mut digits = Zeroizing::new(String::with_capacity(input.len()));
-    for c in input.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '-' => {}
-            _ => return Err(CodeError::NotDigits),
-        }
-    }
-    Ok(digits)
-}
-
-fn is_trivial(digits: &str) -> bool {
-    let d = digits.as_bytes();
-    let all_equal = d.windows(2).all(|w| w[0] == w[1]);
-    let ascending = d.windows(2).all(|w| (w[0] - b'0' + 1) % 10 == w[1] - b'0');
-    let descending = d.windows(2).all(|w| (w[1] - b'0' + 1) % 10 == w[0] - b'0');
-    all_equal || ascending || descending || MATTER_FORBIDDEN.contains(&digits)
+    code::digits_of(input).map_err(|_| CodeError::NotDigits)
 }
 
 /// The pairing code printed on a lock's label: 8 to 16 digits, never trivial.
@@ -264,7 +243,7 @@ mod tests {
         ] {
             assert_eq!(code.parse::<LabelCode>(), Err(CodeError::Trivial), "{code}");
         }
-        for code in MATTER_FORBIDDEN {
+        for code in code::MATTER_FORBIDDEN {
             assert_eq!(code.parse::<LabelCode>(), Err(CodeError::Trivial), "{code}");
         }
     }

@@ -8,6 +8,7 @@ use crate::broker::{Broker, TlsListener};
 use crate::certs::Certs;
 use crate::endpoint::Endpoint;
 use crate::gateway::{Gateway, GatewayConfig, MqttTransport};
+use crate::lockctl::Lockctl;
 use crate::mqtt::{Message, Mqtt, Settings};
 use crate::run::Diagnostics;
 use crate::sim::{LockInfo, Sim, SimOptions};
@@ -243,6 +244,12 @@ impl TestBed {
         let id = format!("endpoint-{}-{name}", self.endpoints);
         let settings = Settings::plain(&id, self.broker.port());
         Endpoint::connect(&settings, self.topics.clone(), name, self.endpoints).await
+    }
+
+    /// A `lockctl` endpoint on the plain listener, with a key store of its own; `name` is its
+    /// pairing name.
+    pub fn lockctl(&self, name: &str) -> Result<Lockctl> {
+        Lockctl::new(binaries()?, self.broker.port(), name)
     }
 
     /// Presses lock `i`'s button and pairs `endpoint` with it by its label code.

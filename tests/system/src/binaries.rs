@@ -1,9 +1,9 @@
-//! Where the binaries under test come from: `locksim`, `lockgated` and `lockgate`.
+//! Where the binaries under test come from: `locksim`, `lockgated`, `lockgate` and `lockctl`.
 //!
 //! Cargo builds only the binaries of the package under test, and `CARGO_BIN_EXE_*` exists
 //! only for those, so `cargo test -p lockgate-systest` alone would leave them missing or
 //! stale. Before the first test of a test process, [`binaries`] therefore runs
-//! `cargo build -p locksim -p lockgate --bins` itself, with the cargo that runs the tests
+//! `cargo build -p locksim -p lockgate -p lockctl --bins` itself, with the cargo that runs the tests
 //! (`$CARGO`), for the target and profile of the running executable (found from
 //! `std::env::current_exe()`: `<target>/[<triple>/]<profile>/deps/<test>` for a test,
 //! `<target>/[<triple>/]<profile>/<bin>` for a binary of this package such as `bench`), into
@@ -45,6 +45,8 @@ pub struct Binaries {
     pub lockgated: PathBuf,
     /// The gateway's admin CLI.
     pub lockgate: PathBuf,
+    /// The endpoint CLI.
+    pub lockctl: PathBuf,
 }
 
 /// The binaries, built if needed (once per process).
@@ -69,7 +71,7 @@ fn locate() -> Result<Binaries> {
         match path.is_file() {
             true => Ok(path),
             false => Err(anyhow!(
-                "{} is missing; run `cargo build -p locksim -p lockgate --bins` with that \
+                "{} is missing; run `cargo build -p locksim -p lockgate -p lockctl --bins` with that \
                  target directory and profile, or point {BIN_DIR_VAR} at a directory holding it",
                 path.display()
             )),
@@ -79,6 +81,7 @@ fn locate() -> Result<Binaries> {
         locksim: find("locksim")?,
         lockgated: find("lockgated")?,
         lockgate: find("lockgate")?,
+        lockctl: find("lockctl")?,
     })
 }
 
@@ -142,7 +145,7 @@ fn build(profile_dir: &Path) -> Result<PathBuf> {
     command
         .current_dir(&workspace)
         .args([
-            "build", "--quiet", "-p", "locksim", "-p", "lockgate", "--bins",
+            "build", "--quiet", "-p", "locksim", "-p", "lockgate", "-p", "lockctl", "--bins",
         ])
         .args(&args)
         .stdin(Stdio::null())

@@ -8,14 +8,15 @@
 //! * [`gateway`]: lockgated's configuration, registry and process.
 //! * [`mqtt`]: an MQTT client with an inbox that tests await.
 //! * [`endpoint`]: pairing and E2E sessions over MQTT.
+//! * [`lockctl`]: the `lockctl` binary run as an endpoint, with a key store of its own.
 //! * [`spool`], [`blindness`]: looking at what the gateway left on disk and in memory.
 //! * [`testbed`]: all of it together; [`run`]: one test, bounded in time, with logs on failure.
 //! * [`bench`]: the benchmark of lockgated built on all of it (`src/bin/bench.rs`).
 //!
-//! **The binaries under test** (`locksim`, `lockgated`, `lockgate`) belong to other packages,
+//! **The binaries under test** (`locksim`, `lockgated`, `lockgate`, `lockctl`) belong to other packages,
 //! so cargo neither builds them for `cargo test -p lockgate-systest` nor tells where they are.
 //! [`run`] therefore builds them first, once per test process, with
-//! `cargo build -p locksim -p lockgate --bins` into the target directory and profile of the
+//! `cargo build -p locksim -p lockgate -p lockctl --bins` into the target directory and profile of the
 //! running test executable, and finds them there (`<target>/<profile>/`); see [`binaries`].
 //! `SYSTEST_BIN_DIR=<dir>` uses prebuilt binaries instead. Building is the robust
 //! choice: the tests can never run against stale binaries left from an older build.
@@ -35,6 +36,7 @@ pub mod broker;
 pub mod certs;
 pub mod endpoint;
 pub mod gateway;
+pub mod lockctl;
 pub mod mqtt;
 pub mod process;
 pub mod run;
@@ -46,6 +48,7 @@ pub use broker::Broker;
 pub use certs::Certs;
 pub use endpoint::Endpoint;
 pub use gateway::{Gateway, GatewayConfig, MqttTransport};
+pub use lockctl::Lockctl;
 pub use mqtt::{Message, Mqtt, Settings, Transport};
 pub use run::{run, Diagnostics};
 pub use sim::{LockInfo, Sim, SimOptions};

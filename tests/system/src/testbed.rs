@@ -9,6 +9,7 @@ use crate::broker::{Broker, TlsListener};
 use crate::certs::Certs;
 use crate::endpoint::Endpoint;
 use crate::gateway::{Gateway, GatewayConfig, MqttTransport};
+use crate::lockctl::Lockctl;
 use crate::mqtt::{Message, Mqtt, Settings};
 use crate::run::Diagnostics;
 use crate::sim::{LockInfo, Sim, SimOptions};
@@ -276,6 +277,12 @@ impl TestBed {
             Ok(output) => Ok(output?),
             Err(_) => bail!("lockgate {} did not finish within {WAIT:?}", args.join(" ")),
         }
+    }
+
+    /// A `lockctl` endpoint on the plain listener, with a key store of its own; `name` is its
+    /// pairing name.
+    pub fn lockctl(&self, name: &str) -> Result<Lockctl> {
+        Lockctl::new(binaries()?, self.broker.port(), name)
     }
 
     /// Presses lock `i`'s button and pairs `endpoint` with it by its label code.

@@ -68,6 +68,17 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         stop: bool,
     },
+    /// Start a one-time remote support code (docs/GATEWAY.md §7): answered with
+    /// [`Response::SupportCode`].
+    SupportStart {
+        /// How long the code is valid (60 to 3600 s); default `support.code_validity`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_s: Option<u64>,
+    },
+    /// The state of remote support: answered with [`Response::SupportStatus`].
+    SupportStatus,
+    /// Cancel the code and end any support session: answered with [`Response::Ok`].
+    SupportStop,
 }
 
 impl Request {
@@ -143,6 +154,18 @@ pub enum Response {
         event: PairingEvent,
         /// When (Unix seconds).
         time: u64,
+    },
+    /// The answer to [`Request::SupportStart`]: the code, for the owner only.
+    SupportCode {
+        /// The code, grouped (`498-520-790-474`).
+        code: String,
+        /// Seconds until it expires.
+        expires_in_s: u64,
+    },
+    /// The answer to [`Request::SupportStatus`].
+    SupportStatus {
+        /// `{"enabled":..,"code":..,"handshake":..,"session":..,"throttle":..}`.
+        support: serde_json::Value,
     },
 }
 

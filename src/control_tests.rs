@@ -71,6 +71,10 @@ fn every_request_round_trips_as_one_line() {
             passkey: None,
             stop: true,
         },
+        Request::SupportStart { valid_s: Some(900) },
+        Request::SupportStart { valid_s: None },
+        Request::SupportStatus,
+        Request::SupportStop,
     ]
     .into_iter()
     .enumerate()
@@ -98,6 +102,20 @@ fn every_response_round_trips_as_one_line() {
         },
     ));
     round_trip(ResponseEnvelope::new(Some(3), Response::Ok));
+    round_trip(ResponseEnvelope::new(
+        Some(5),
+        Response::SupportCode {
+            code: "498-520-790-474".into(),
+            expires_in_s: 900,
+        },
+    ));
+    round_trip(ResponseEnvelope::new(
+        Some(6),
+        Response::SupportStatus {
+            support: serde_json::json!({"enabled": true, "code": null, "handshake": null,
+                "session": null, "throttle": {"failures": 0, "retry_after_s": 0}}),
+        },
+    ));
     round_trip(ResponseEnvelope::error(None, "line one\nline two"));
     let closed = crate::pairing::WindowState::closed();
     round_trip(ResponseEnvelope::new(

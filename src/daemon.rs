@@ -43,17 +43,22 @@ pub enum StartError {
     /// The topics.
     #[error("gateway topics: {0}")]
     Topics(#[from] lockgate_wire::TopicError),
+    /// Remote support.
+    #[error("remote support: {0}")]
+    Support(#[from] crate::support::SupportError),
 }
 
 /// Channel sizes.
 const INBOX: usize = 1024;
 
 /// Runs the daemon until `shutdown` is cancelled; configurations sent on `reload` are applied
-/// as far as they can be live.
+/// as far as they can be live. `log_ring` holds the recent log lines support sessions may
+/// read (the one given to `logging::init_with_ring`).
 pub async fn run(
     config: Config,
     reload: mpsc::Receiver<Config>,
     shutdown: CancellationToken,
+    log_ring: crate::support::LogRing,
 ) -> Result<(), StartError> {
     let health = Arc::new(Health::default());
     let topics = config.topics()?;
@@ -64,6 +69,8 @@ pub async fn run(
         max_bytes: config.spool.max_bytes,
     };
     let spool = Spool::open(&config.spool_path(), limits)?;
+    let support =
+        crate::support::SupportService::new(&config, log_ring, crate::support::unix_now_ms())?;
     let listener = control_server::bind(&config.control_socket, Some(control_server::GROUP))?;
 
     let tracker = TaskTracker::new();
@@ -81,6 +88,7 @@ pub async fn run(
     let mqtt = crate::mqtt::start(
         &config,
         topics.clone(),
+        support.subscriptions(),
         spool,
         health.clone(),
         inbound_tx,
@@ -122,6 +130,7 @@ pub async fn run(
         wiring,
         health.clone(),
         manager_beat.clone(),
+        support,
     );
     let inputs = Inputs {
         inbound,

@@ -66,6 +66,20 @@ fn answer(request: Request) -> Response {
                 closes_at: Some(1060),
             },
         },
+        Request::SupportStart { valid_s } => Response::SupportCode {
+            code: "498-520-790-474".into(),
+            expires_in_s: valid_s.unwrap_or(600),
+        },
+        Request::SupportStatus => Response::SupportStatus {
+            support: serde_json::json!({
+                "enabled": true,
+                "code": {"expires_in_s": 540, "attempts_left": 4},
+                "handshake": null,
+                "session": null,
+                "throttle": {"failures": 1, "retry_after_s": 0},
+            }),
+        },
+        Request::SupportStop => Response::Ok,
     }
 }
 
@@ -358,4 +372,30 @@ async fn pair_refuses_bad_lengths_and_passkeys_before_asking() {
         let out = lockgate(args, Some(Path::new("/nonexistent.sock"))).await;
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+}
+
+#[tokio::test]
+async fn support_start_prints_the_code_and_status_and_stop_read_well() {
+    let (_dir, socket) = start();
+    let out = lockgate(&["support", "start", "--valid", "15m"], Some(&socket)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "support code: 498-520-790-474\nvalid for 15 min; give it to the support operator \
+         only, it works once\n"
+    );
+    let out = lockgate(&["support", "status"], Some(&socket)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "remote support: enabled\ncode:      valid for 9 min, 4 attempt(s) left\n\
+         session:   none\nthrottle:  1 failed attempt(s)\n"
+    );
+    let out = lockgate(&["support", "stop"], Some(&socket)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("remote support stopped"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -217,7 +217,16 @@ fn start_relay(config: &Config) -> Relay {
     let (tx, inbound) = mpsc::channel(64);
     let stop = CancellationToken::new();
     let topics = config.topics().unwrap();
-    let started = mqtt::start(config, topics, spool, health.clone(), tx, stop.clone()).unwrap();
+    let started = mqtt::start(
+        config,
+        topics,
+        Vec::new(),
+        spool,
+        health.clone(),
+        tx,
+        stop.clone(),
+    )
+    .unwrap();
     Relay {
         started,
         stop,

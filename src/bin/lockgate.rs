@@ -1,9 +1,11 @@
 //! `lockgate`: the gateway's local admin CLI: `check-config`, and `status`, `locks`,
-//! `locks add`, `locks remove` and `pair`, which ask the running `lockgated` over its control
+//! `locks add`, `locks remove`, `pair` and `support`, which ask the running `lockgated` over its control
 //! socket.
 
 #[path = "lockgate/pair.rs"]
 mod pair;
+#[path = "lockgate/support.rs"]
+mod support;
 
 use anyhow::{anyhow, Context as _};
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +65,28 @@ enum Command {
         #[command(flatten)]
         daemon: Daemon,
     },
+    /// Remote support with a one-time code: start a code, show the state, stop support.
+    Support {
+        #[command(subcommand)]
+        action: SupportAction,
+        #[command(flatten)]
+        daemon: Daemon,
+    },
+}
+
+#[derive(Subcommand)]
+enum SupportAction {
+    /// Create a one-time code (replacing any other) and print it; give it to the support
+    /// operator only.
+    Start {
+        /// How long the code is valid (1min to 1h); default `support.code_validity`.
+        #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+        valid: Option<std::time::Duration>,
+    },
+    /// Show the code's validity and attempts left, the throttle and the running session.
+    Status,
+    /// Cancel the code and end the running session at once.
+    Stop,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +141,14 @@ fn main() -> ExitCode {
                 stop,
             };
             return report(pair::run(&daemon, request));
+        }
+        Command::Support { action, daemon } => {
+            let request = match action {
+                SupportAction::Start { valid } => support::start(valid),
+                SupportAction::Status => Request::SupportStatus,
+                SupportAction::Stop => Request::SupportStop,
+            };
+            (daemon, request)
         }
     };
     report(ask(&daemon, request))
@@ -209,6 +241,14 @@ fn print_reply(json: bool, request: &Request, reply: &Reply) -> ExitCode {
     if json {
         println!("{}", reply.line);
     } else {
+        if let Some(text) = support::render(reply.response(), request) {
+            print!("{text}");
+            return if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
         match (reply.response(), request) {
             (Response::Status { status }, _) => print!("{}", render_status(status)),
             (Response::Locks { locks }, _) => print!("{}", render_locks(locks, unix_now())),
@@ -222,6 +262,7 @@ fn print_reply(json: bool, request: &Request, reply: &Reply) -> ExitCode {
             (Response::PairingEvent { event, .. }, _) => {
                 println!("{}", lockgate::pairing::report::describe(event))
             }
+            (Response::SupportCode { .. } | Response::SupportStatus { .. }, _) => {}
         }
     }
     if failed {

@@ -23,8 +23,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lockgate::logging::init(lockgate::logging::level_from_env());
-    match run(&cli) {
+    let ring = lockgate::support::LogRing::new(lockgate::support::log_ring::RING_LINES);
+    lockgate::logging::init_with_ring(lockgate::logging::level_from_env(), Some(&ring));
+    match run(&cli, ring) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e:#}");
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
+fn run(cli: &Cli, ring: lockgate::support::LogRing) -> anyhow::Result<()> {
     let config = Config::load(&cli.config, std::env::vars())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,7 +45,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let (reload_tx, reload) = tokio::sync::mpsc::channel(1);
         let signals = watch_signals(shutdown.clone(), cli.config.clone(), reload_tx)?;
-        let result = lockgate::daemon::run(config, reload, shutdown).await;
+        let result = lockgate::daemon::run(config, reload, shutdown, ring).await;
         signals.abort();
         Ok(result?)
     })

@@ -199,6 +199,7 @@ impl Manager {
         match msg {
             Inbound::Down { lock, frame } => self.on_down(&lock, frame),
             Inbound::Request { cmd, payload } => self.on_request(&cmd, &payload),
+            Inbound::Support { topic, payload } => self.on_support(&topic, &payload),
         }
     }
 

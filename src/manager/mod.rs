@@ -9,6 +9,7 @@ mod pairing;
 mod publish;
 mod reload;
 mod requests;
+mod support;
 
 use crate::ble::link::{LinkCmd, LinkEvent};
 use crate::ble::{AdapterCmd, BleEvent};
@@ -21,6 +22,7 @@ use crate::mqtt::{Inbound, MqttHandle};
 use crate::pairing::Window;
 use crate::registry::{PairedLock, Registry};
 use crate::scheduler::{Action, Scheduler};
+use crate::support::SupportService;
 use bluer::{Adapter, Address};
 use lockgate_wire::topics::Topics;
 use lockgate_wire::LockId;
@@ -127,6 +129,8 @@ pub struct Manager {
     window: Window,
     /// Milliseconds since start at the last loop turn (for the watchdog).
     progress: Arc<AtomicU64>,
+    /// Remote support.
+    support: SupportService,
 }
 
 impl Manager {
@@ -138,6 +142,7 @@ impl Manager {
         wiring: Wiring,
         health: Arc<Health>,
         progress: Arc<AtomicU64>,
+        support: SupportService,
     ) -> Manager {
         let fixed = Static {
             adapter: config.ble.adapter.clone().unwrap_or_else(|| "hci0".into()),
@@ -164,6 +169,7 @@ impl Manager {
             last_reset: None,
             window: Window::new(),
             progress,
+            support,
         };
         let paired: Vec<PairedLock> = manager.registry.locks().cloned().collect();
         for lock in paired {
@@ -228,12 +234,18 @@ impl Manager {
                 () = shutdown.cancelled() => break,
                 Some(e) = inputs.links.recv() => self.on_link(e),
                 Some(e) = inputs.ble.recv() => self.on_ble(e),
-                Some(m) = inputs.inbound.recv() => self.on_inbound(m),
+                Some(m) = inputs.inbound.recv() => match m {
+                    Inbound::Support { topic, payload } => self.on_support(&topic, &payload),
+                    other => self.on_inbound(other),
+                },
                 Some((req, reply)) = inputs.control.recv() => {
                     let response = self.on_control(req).await;
                     let _ = reply.send(response);
                 }
-                Some(config) = inputs.reload.recv() => self.reload(config),
+                Some(config) = inputs.reload.recv() => {
+                    self.support_reload(&config).await;
+                    self.reload(config);
+                }
                 Some(()) = inputs.button.recv() => self.on_button().await,
                 () = sleep_until(deadline) => {}
                 _ = health_tick.tick() => self.publish_health(),
@@ -250,10 +262,15 @@ impl Manager {
             .adapter
             .as_ref()
             .and_then(|_| self.scheduler.next_deadline(now));
-        [scheduler, self.downq.next_expiry(), self.window.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            scheduler,
+            self.downq.next_expiry(),
+            self.window.deadline(),
+            self.support_deadline(now),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Time-driven work after every event: expiries, availability, the scheduler's actions.
@@ -261,6 +278,7 @@ impl Manager {
         let millis = u64::try_from(self.health.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.progress.store(millis, Ordering::Relaxed);
         self.expire_window(now);
+        self.support_tick();
         for (lock, frame) in self.downq.expire(now) {
             self.expired(lock, &frame, crate::downq::Reason::NotConnected);
             self.scheduler
@@ -290,6 +308,7 @@ impl Manager {
     }
 
     fn stop(&mut self) {
+        self.support_shutdown();
         self.close_window(crate::pairing::CloseReason::Shutdown);
         for (lock, frame) in self.downq.drain_all() {
             let receipt = crate::downq::Receipt::about(

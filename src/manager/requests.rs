@@ -84,7 +84,7 @@ impl Manager {
         }
     }
 
-    fn paired_lock(&self, text: &str) -> Result<LockId, String> {
+    pub(super) fn paired_lock(&self, text: &str) -> Result<LockId, String> {
         let id: LockId = text
             .parse()
             .map_err(|e| format!("{text:?} is not a lock id: {e}"))?;
@@ -96,7 +96,7 @@ impl Manager {
     }
 
     /// Drops the lock's link; it comes back at once if it was up.
-    fn reconnect(&mut self, id: &LockId) {
+    pub(super) fn reconnect(&mut self, id: &LockId) {
         let was_up = self.locks.get(id).is_some_and(|e| e.connected);
         log::info!("ble: {id}: reconnect requested");
         self.tell(id, LinkCmd::Disconnect);
@@ -126,6 +126,9 @@ impl Manager {
                 passkey,
                 stop,
             } => self.on_pair(seconds, passkey, stop).await,
+            Request::SupportStart { valid_s } => self.support_start(valid_s),
+            Request::SupportStatus => self.support_status(),
+            Request::SupportStop => self.support_stop(),
         }
     }
 

@@ -44,6 +44,9 @@ pub enum Outbound {
         /// Retained.
         retain: bool,
     },
+    /// Replace the remote support subscriptions (`<base>/support/request`, or none): the
+    /// topics are subscribed at once if connected, and after every ConnAck.
+    SupportTopics(Vec<String>),
 }
 
 /// What arrived from the broker for the rest of the gateway (retained copies already dropped).
@@ -60,6 +63,13 @@ pub enum Inbound {
     Request {
         /// The command levels.
         cmd: String,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// A remote support request on one of the support topics (not retained).
+    Support {
+        /// The topic.
+        topic: String,
         /// The payload.
         payload: Vec<u8>,
     },
@@ -98,6 +108,11 @@ impl MqttHandle {
             }
         }
     }
+
+    /// Replaces the remote support subscriptions.
+    pub async fn support_topics(&self, topics: Vec<String>) {
+        let _ = self.tx.send(Outbound::SupportTopics(topics)).await;
+    }
 }
 
 /// Messages queued towards the relay.
@@ -118,10 +133,12 @@ pub struct Started {
     pub heartbeat: Arc<AtomicU64>,
 }
 
-/// Starts the driver and the relay for `config`; incoming messages go to `inbound`.
+/// Starts the driver and the relay for `config`; incoming messages go to `inbound`; the
+/// relay also subscribes to `support_topics` (remote support) after every ConnAck.
 pub fn start(
     config: &Config,
     topics: Topics,
+    support_topics: Vec<String>,
     spool: Spool,
     health: Arc<Health>,
     inbound: mpsc::Sender<Inbound>,
@@ -147,7 +164,8 @@ pub fn start(
         health,
         inbound,
         heartbeat.clone(),
-    );
+    )
+    .with_support_topics(support_topics);
     let relay = tokio::spawn(relay.run(driver_rx, outbound, stop, driver_stop));
     Ok(Started {
         handle,

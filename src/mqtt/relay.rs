@@ -46,6 +46,8 @@ pub struct Relay {
     last_sent: Option<u64>,
     /// Milliseconds since start at the last loop turn (for the watchdog).
     progress: Arc<AtomicU64>,
+    /// Remote support topics subscribed after every ConnAck.
+    support_topics: Vec<String>,
 }
 
 fn qos(q: Qos) -> QoS {
@@ -80,6 +82,7 @@ impl Relay {
             inflight: HashMap::new(),
             last_sent: None,
             progress,
+            support_topics: Vec::new(),
         };
         let dropped = relay.spool.take_dropped();
         if dropped > 0 {
@@ -88,6 +91,13 @@ impl Relay {
         }
         relay.report_spool();
         relay
+    }
+
+    /// Also subscribes to these remote support topics after every ConnAck.
+    #[must_use]
+    pub fn with_support_topics(mut self, topics: Vec<String>) -> Self {
+        self.support_topics = topics;
+        self
     }
 
     /// Runs until `shutdown`; then publishes `offline`, disconnects, flushes the spool and
@@ -225,6 +235,7 @@ impl Relay {
         ];
         let subs = filters
             .into_iter()
+            .chain(self.support_topics.iter().cloned())
             .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
         if let Err(e) = self.client.try_subscribe_many(subs) {
             log::error!("mqtt: subscribing: {e}");
@@ -271,6 +282,7 @@ impl Relay {
                     self.send(topic, payload, retain);
                 }
             }
+            Outbound::SupportTopics(topics) => self.set_support_topics(topics),
         }
     }
 
@@ -366,8 +378,41 @@ impl Relay {
         }
     }
 
+    /// Replaces the support subscriptions; unsubscribes from the ones dropped.
+    fn set_support_topics(&mut self, topics: Vec<String>) {
+        let old = std::mem::replace(&mut self.support_topics, topics);
+        if !self.connected {
+            return;
+        }
+        for topic in old.iter().filter(|t| !self.support_topics.contains(t)) {
+            if let Err(e) = self.client.try_unsubscribe(topic.clone()) {
+                log::error!("mqtt: unsubscribing {topic}: {e}");
+            }
+        }
+        for topic in self.support_topics.iter().filter(|t| !old.contains(t)) {
+            if let Err(e) = self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                log::error!("mqtt: subscribing {topic}: {e}");
+            }
+        }
+    }
+
     fn on_publish(&mut self, p: rumqttc::Publish) {
         let counters = &self.health.counters;
+        if self.support_topics.contains(&p.topic) {
+            if p.retain {
+                Counters::bump(&counters.requests_retained_ignored);
+                log::info!("mqtt: ignored a retained support request");
+                return;
+            }
+            let msg = Inbound::Support {
+                topic: p.topic.clone(),
+                payload: p.payload.to_vec(),
+            };
+            if self.inbound.try_send(msg).is_err() {
+                log::warn!("mqtt: busy; dropped a support request");
+            }
+            return;
+        }
         let msg = match self.topics.parse(&p.topic) {
             Ok(Topic::Down { lock }) if p.retain => {
                 Counters::bump(&counters.down_retained_ignored);
@@ -407,6 +452,7 @@ impl Relay {
                 }
             }
             Inbound::Request { cmd, .. } => log::warn!("mqtt: busy; dropped request {cmd}"),
+            Inbound::Support { .. } => log::warn!("mqtt: busy; dropped a support request"),
         }
     }
 }

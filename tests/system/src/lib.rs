@@ -10,6 +10,7 @@
 //! * [`endpoint`]: pairing and E2E sessions over MQTT.
 //! * [`lockctl`]: the `lockctl` binary run as an endpoint, with a key store of its own.
 //! * [`spool`], [`blindness`]: looking at what the gateway left on disk and in memory.
+//! * [`support`]: a remote support client (one-time code, handshake, requests) over MQTT.
 //! * [`testbed`]: all of it together; [`run`]: one test, bounded in time, with logs on failure.
 //! * [`bench`]: the benchmark of lockgated built on all of it (`src/bin/bench.rs`).
 //!
@@ -42,6 +43,7 @@ pub mod process;
 pub mod run;
 pub mod sim;
 pub mod spool;
+pub mod support;
 pub mod testbed;
 
 pub use broker::Broker;

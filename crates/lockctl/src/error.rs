@@ -4,7 +4,7 @@
 //! | exit | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | the lock refused, or pairing failed (wrong code, tampering) |
+//! | 1 | the lock refused, or pairing failed (wrong code, tampering); a support code was refused or a support session ended |
 //! | 2 | bad usage (arguments) |
 //! | 3 | local problem: settings or key store; the lock is not paired here |
 //! | 4 | the MQTT broker cannot be used |
@@ -16,6 +16,7 @@ use crate::advice::{advice, Stage};
 use crate::broker::BrokerError;
 use crate::config::ConfigError;
 use crate::store::StoreError;
+use crate::support::SupportError;
 use lockgate_e2e::ErrorCode;
 use lockgate_wire::LockId;
 use std::time::Duration;
@@ -119,6 +120,9 @@ pub enum Error {
     /// The lock's final pairing message never verified.
     #[error("pairing with lock {0} did not complete: its confirmation did not verify (the exchange was tampered with or lost); retry, and check the code")]
     Tampered(LockId),
+    /// Remote support.
+    #[error(transparent)]
+    Support(#[from] SupportError),
     /// The lock answered something that does not fit the request.
     #[error("lock {lock} answered unexpectedly: {what}; update lockctl or the lock's firmware")]
     Unexpected {
@@ -166,6 +170,8 @@ impl Error {
             Error::GatewayOffline { .. } | Error::GatewayUnknown { .. } => EXIT_GATEWAY,
             Error::LockUnreachable { .. } | Error::Rejected { .. } => EXIT_UNREACHABLE,
             Error::NoAnswer { .. } => EXIT_TIMEOUT,
+            Error::Support(e) if e.is_timeout() => EXIT_TIMEOUT,
+            Error::Support(_) => EXIT_REFUSED,
         }
     }
 
@@ -186,6 +192,7 @@ impl Error {
             Error::WrongCode { .. } => "wrong_code",
             Error::Tampered(_) => "pairing_tampered",
             Error::Unexpected { .. } => "unexpected_answer",
+            Error::Support(e) => e.name(),
         }
     }
 
@@ -199,6 +206,14 @@ impl Error {
         });
         if let Error::Refused { authenticated, .. } = self {
             value["authenticated"] = serde_json::Value::Bool(*authenticated);
+        }
+        if let Error::Support(SupportError::Refused {
+            reason: lockgate_support::Reason::Throttled,
+            retry_after_secs,
+            ..
+        }) = self
+        {
+            value["retry_after_s"] = serde_json::json!(retry_after_secs);
         }
         value
     }

@@ -11,6 +11,7 @@
 //! * [`pairing`]: pairing with a label code or an invite; [`client`]: the paired session.
 //! * [`error`], [`advice`]: every failure said in words, with a stable name and exit code.
 //! * [`report`]: what commands print; [`progress`]: the steps of long actions.
+//! * [`support`]: remote support of a gateway with the one-time code its owner reads out.
 //! * [`cli`]: the command line itself.
 //!
 //! Keys are never logged or printed. `docs/LOCKCTL.md` describes the command line.
@@ -30,6 +31,7 @@ pub mod progress;
 pub mod relay;
 pub mod report;
 pub mod store;
+pub mod support;
 
 pub use client::LockClient;
 pub use config::Settings;

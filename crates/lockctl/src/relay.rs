@@ -60,6 +60,33 @@ impl GatewayState {
     }
 }
 
+/// Waits for the retained `bridge/state` of `gateway` (topics under `topics`), to which
+/// `broker` has subscribed: [`Error::GatewayOffline`] unless it says `online`,
+/// [`Error::GatewayUnknown`] when nothing is retained. Messages before it are dropped.
+pub async fn check_gateway(
+    broker: &mut Broker,
+    gateway: &str,
+    topics: &Topics,
+) -> Result<(), Error> {
+    let state_topic = topics.bridge_state();
+    let deadline = Instant::now() + GATEWAY_STATE_WAIT;
+    while let Some(m) = broker.next_message(deadline).await {
+        if m.topic == state_topic {
+            return match GatewayState::parse(&m.payload) {
+                Some(GatewayState::Online) => Ok(()),
+                _ => Err(Error::GatewayOffline {
+                    gateway: gateway.to_owned(),
+                    base: topics.base().to_owned(),
+                }),
+            };
+        }
+    }
+    Err(Error::GatewayUnknown {
+        gateway: gateway.to_owned(),
+        base: topics.base().to_owned(),
+    })
+}
+
 /// A conversation with one lock through one gateway.
 #[derive(Debug)]
 pub struct Relay {
@@ -117,24 +144,8 @@ impl Relay {
             timeout,
             sent: Vec::new(),
         };
-        relay.check_gateway().await?;
+        check_gateway(&mut relay.broker, gateway, topics).await?;
         Ok(relay)
-    }
-
-    async fn check_gateway(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + GATEWAY_STATE_WAIT;
-        while let Some(m) = self.broker.next_message(deadline).await {
-            if m.topic == self.state_topic {
-                return match GatewayState::parse(&m.payload) {
-                    Some(GatewayState::Online) => Ok(()),
-                    _ => Err(self.offline()),
-                };
-            }
-        }
-        Err(Error::GatewayUnknown {
-            gateway: self.gateway.clone(),
-            base: self.base.clone(),
-        })
     }
 
     fn offline(&self) -> Error {

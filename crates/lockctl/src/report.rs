@@ -30,7 +30,7 @@ fn state_name(state: MechanismState) -> String {
 }
 
 /// A wall-clock time in Unix milliseconds as RFC 3339.
-fn time_text(unix_ms: u64) -> String {
+pub(crate) fn time_text(unix_ms: u64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(unix_ms);
     humantime::format_rfc3339_seconds(t).to_string()
 }

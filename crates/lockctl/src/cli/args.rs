@@ -168,6 +168,33 @@ pub enum Command {
     },
     /// List the locks this endpoint is paired with.
     Locks,
+    /// Remote support of a gateway (support staff): open a session with the one-time code
+    /// its owner reads out, then run diagnostics (`help` in the session lists them).
+    Support(SupportArgs),
+}
+
+/// `support ...`.
+#[derive(Debug, Clone, Args)]
+pub struct SupportArgs {
+    /// The gateway's id (its `[gateway] id`).
+    #[arg(long)]
+    pub gateway: String,
+    /// The gateway's base topic, if it is not lockgate/<id>.
+    #[arg(long, value_name = "TOPIC")]
+    pub base_topic: Option<String>,
+    /// The code the owner read out (12 digits, dashes optional); read from the first line of
+    /// stdin when left out.
+    #[arg(long)]
+    pub code: Option<String>,
+    /// Who you are, for the gateway's audit trail [default: `name` in lockctl.toml, else
+    /// user@host]. Sent in clear.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Run this command, then the next, then quit (repeatable: -c health -c 'logs 50');
+    /// without it, commands are read from stdin: a shell on a terminal, one per line
+    /// otherwise.
+    #[arg(long = "command", short = 'c', value_name = "COMMAND")]
+    pub commands: Vec<String>,
 }
 
 /// The role an invite grants.

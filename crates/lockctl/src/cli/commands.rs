@@ -44,6 +44,7 @@ pub async fn run(cli: &Cli, ui: &Ui) -> Result<(), Error> {
             ui.emit(&TimeSet { lock: id, unix_ms });
             Ok(())
         }
+        Command::Support(args) => super::support::run(&ctx, ui, args).await,
         Command::Locks => {
             let records = ctx.store.locks()?;
             let locks = records.iter().map(Paired::from).collect();
@@ -253,7 +254,7 @@ fn invite_ttl(expires_in: Option<Duration>) -> Result<u32, Error> {
 }
 
 /// The code given with `flag`, or one line read from stdin (prompted for on a terminal).
-fn read_code<T: FromStr>(given: Option<&str>, what: &str, flag: &str) -> Result<T, Error>
+pub(super) fn read_code<T: FromStr>(given: Option<&str>, what: &str, flag: &str) -> Result<T, Error>
 where
     T::Err: std::fmt::Display,
 {
@@ -283,7 +284,7 @@ fn code_text(given: Option<&str>, what: &str) -> Result<Zeroizing<String>, Error
 }
 
 /// This computer's name, cut to a valid endpoint name; `lockctl` without one.
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     let text = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut name = String::new();
     for c in text.trim().chars().filter(|c| !c.is_control()) {

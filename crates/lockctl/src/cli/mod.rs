@@ -5,6 +5,8 @@
 
 pub mod args;
 pub mod commands;
+pub mod shell;
+pub mod support;
 
 use crate::config::{self, Overrides, Settings, Transport};
 use crate::error::Error;
@@ -14,6 +16,7 @@ use args::{Cli, Global};
 use clap::Parser;
 use serde::Serialize;
 use std::fmt::Display;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Runs lockctl with the process's arguments.
@@ -93,6 +96,34 @@ impl Ui {
         match self.json {
             true => println!("{}", crate::report::to_json(report)),
             false => print!("{report}"),
+        }
+    }
+
+    /// Whether results are printed as JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints `text` as it is on stdout (a shell's answers, as they come).
+    pub fn raw(&self, text: &str) {
+        self.stderr.finish();
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+    }
+
+    /// One shell line that failed without ending the session: `name` is the stable error name.
+    pub fn line_error(&self, line: &str, name: &str, message: &str) {
+        self.stderr.finish();
+        if self.json {
+            let v = serde_json::json!({
+                "ok": false,
+                "command": line.trim(),
+                "error": name,
+                "message": message,
+            });
+            println!("{v}");
+        } else {
+            eprintln!("lockctl: {}: {message}", line.trim());
         }
     }
 

@@ -1,12 +1,15 @@
-//! Remote support against the real daemon (docs/GATEWAY.md §7): a one-time code from
-//! `lockgate support start` opens one session and only one; wrong codes are throttled and five
+//! Remote support against the real daemon (docs/GATEWAY.md §7), with `lockctl support` as
+//! support staff run it: a one-time code from `lockgate support start` opens one session and
+//! only one; the shell's commands come from a person typing, a script on stdin, or `-c`; wrong codes are throttled and five
 //! burn the code; the throttle survives a restart; a session can read and repair but every
 //! refused command is refused and changes nothing; `lockgate support stop` ends a session and
 //! so does its time; the code never appears on MQTT or in the gateway's log.
 
 use anyhow::{bail, ensure, Context, Result};
-use lockgate_support::{CloseReason, Forbidden, Reason, Request, Status};
-use lockgate_systest::support::{attempt, Attempt, Session};
+use lockgate_support::Forbidden;
+use lockgate_systest::lockctl::{Lockctl, Run, Running};
+use lockgate_systest::support::ANSWER;
+use lockgate_systest::testbed::GATEWAY_ID;
 use lockgate_systest::{run, TestBed};
 use serde_json::Value;
 use std::time::Duration;
@@ -39,23 +42,53 @@ fn wrong_code(right: &str) -> &'static str {
     }
 }
 
-async fn try_code(bed: &TestBed, code: &str) -> Result<Attempt> {
-    attempt(bed.broker.port(), &bed.topics, code, "alice@vendor").await
+/// The support staff's lockctl (its own config directory, the test broker).
+fn staff(bed: &TestBed) -> Result<Lockctl> {
+    bed.lockctl("alice@vendor")
+}
+
+/// `lockctl --json support --gateway systest --code <code> -c <commands>...`.
+async fn support_run(staff: &Lockctl, code: &str, commands: &[&str]) -> Result<Run> {
+    let mut args = vec!["--json", "support", "--gateway", GATEWAY_ID, "--code", code];
+    for c in commands {
+        args.extend(["-c", c]);
+    }
+    staff.run(&args).await
+}
+
+/// Starts `lockctl --json support` with `code`, its stdin left open for commands; the shell
+/// and its welcome line.
+async fn open_shell(staff: &Lockctl, code: &str) -> Result<(Running, Value)> {
+    let args = ["--json", "support", "--gateway", GATEWAY_ID, "--code", code];
+    let mut shell = staff.spawn(&args)?;
+    let welcome = shell.json(ANSWER).await?;
+    Ok((shell, welcome))
+}
+
+/// The error name and JSON of a support run that failed with exit code `code`.
+fn support_error(run: &Run, code: u8) -> Result<Value> {
+    let last = run.json_lines()?.pop().context("no output")?;
+    ensure!(
+        run.code == Some(i32::from(code)) && last["ok"] == false,
+        "expected exit code {code}: {run:#?}"
+    );
+    Ok(last)
 }
 
 /// A wrong attempt that the gateway counted: waits out the throttle first if it says so.
-async fn fail_once(bed: &TestBed, code: &str) -> Result<()> {
+async fn fail_once(staff: &Lockctl, code: &str) -> Result<()> {
     loop {
-        match try_code(bed, code).await? {
-            Attempt::WrongCode => return Ok(()),
-            Attempt::Refused {
-                reason: Reason::Throttled,
-                retry_after_secs,
-            } => {
-                let wait = Duration::from_secs(u64::from(retry_after_secs));
-                tokio::time::sleep(wait + Duration::from_millis(300)).await;
+        let run = support_run(staff, code, &["health"]).await?;
+        let error = support_error(&run, 1)?;
+        match error["error"].as_str() {
+            Some("support_wrong_code") => return Ok(()),
+            Some("support_throttled") => {
+                let secs = error["retry_after_s"]
+                    .as_u64()
+                    .context("no retry_after_s")?;
+                tokio::time::sleep(Duration::from_secs(secs) + Duration::from_millis(300)).await;
             }
-            other => bail!("a wrong code was answered: {}", other.describe()),
+            _ => bail!("a wrong code was answered: {run:#?}"),
         }
     }
 }
@@ -66,10 +99,12 @@ async fn support_status(bed: &TestBed) -> Result<Value> {
     Ok(v["support"].clone())
 }
 
-async fn ok(session: &mut Session, request: Request) -> Result<Value> {
-    let r = session.ask(&request).await?;
-    ensure!(r.status == Status::Ok, "{} answered {r:?}", request.name());
-    r.data.context("no data")
+/// Sends `line` to a running `lockctl --json support`; its answer, which must be `ok`.
+async fn ok(shell: &mut Running, line: &str) -> Result<Value> {
+    shell.send(line).await?;
+    let answer = shell.json(ANSWER).await?;
+    ensure!(answer["ok"] == true, "{line} answered {answer}");
+    Ok(answer["data"].clone())
 }
 
 /// Whether `needle` occurs in `hay`.
@@ -86,26 +121,35 @@ fn a_code_opens_one_session_that_reads_repairs_is_refused_the_rest_and_stops() {
         let status = support_status(&bed).await?;
         ensure!(status["code"]["attempts_left"] == 5, "{status}");
 
-        let mut session = try_code(&bed, &code).await?.open()?;
-        ensure!(session.expires_in_s > 0 && session.commands.contains(&"health".into()));
-        let health = ok(&mut session, Request::Health).await?;
-        ensure!(health.is_object(), "{health}");
-        let links = ok(&mut session, Request::Links).await?;
+        let staff = staff(&bed)?;
+        let (mut shell, welcome) = open_shell(&staff, &code).await?;
+        ensure!(welcome["type"] == "support_session", "{welcome}");
+        ensure!(welcome["expires_in_s"].as_u64() > Some(0), "{welcome}");
+        let commands = welcome["commands"].to_string();
+        ensure!(commands.contains("health") && commands.contains("reset-adapter"));
+        let health = ok(&mut shell, "health").await?;
+        ensure!(health["mqtt"]["connected"] == true, "{health}");
+        let links = ok(&mut shell, "links").await?;
         ensure!(links.to_string().contains(&lock), "{links}");
-        let logs = ok(&mut session, Request::Logs { lines: 50 }).await?;
-        ensure!(!logs.to_string().is_empty());
-        let config = ok(&mut session, Request::Config).await?;
-        ensure!(config.to_string().contains("systest"), "{config}");
-        let reconnect = Request::Reconnect {
-            lock: bed.lock_id(0),
-        };
-        ok(&mut session, reconnect).await?;
-        ok(&mut session, Request::Rescan).await?;
+        let logs = ok(&mut shell, "logs 50").await?;
+        ensure!(
+            !logs["lines"].as_array().is_none_or(Vec::is_empty),
+            "{logs}"
+        );
+        let config = ok(&mut shell, "config").await?;
+        ensure!(config.to_string().contains(GATEWAY_ID), "{config}");
+        // A start of the lock's id is enough: lockctl resolves it with `links`.
+        ok(&mut shell, &format!("reconnect {}", &lock[..10])).await?;
+        ok(&mut shell, "rescan").await?;
+        shell.send("unlock").await?;
+        let typo = shell.json(ANSWER).await?;
+        ensure!(typo["error"] == "usage", "{typo}");
 
         for forbidden in Forbidden::ALL {
-            let r = session.ask(&Request::Forbidden(forbidden)).await?;
-            ensure!(r.status == Status::Refused, "{}: {r:?}", forbidden.name());
-            ensure!(r.error.as_deref() == Some(forbidden.why()), "{r:?}");
+            shell.send(forbidden.name()).await?;
+            let r = shell.json(ANSWER).await?;
+            ensure!(r["status"] == "refused", "{}: {r}", forbidden.name());
+            ensure!(r["error"] == forbidden.why(), "{r}");
         }
         let gw = lockgate_json(&bed, &["status"]).await?;
         ensure!(gw["status"]["pairing_open"] == false, "{gw}");
@@ -114,11 +158,11 @@ fn a_code_opens_one_session_that_reads_repairs_is_refused_the_rest_and_stops() {
         ensure!(ids.len() == 1 && ids[0]["id"] == lock.as_str(), "{locks}");
 
         // The code works once.
-        let again = try_code(&bed, &code).await?;
+        let again = support_run(&staff, &code, &["health"]).await?;
+        let refused = support_error(&again, 1)?;
         ensure!(
-            matches!(again, Attempt::Refused { .. }),
-            "{}",
-            again.describe()
+            refused["error"] == "support_busy" || refused["error"] == "support_no_code",
+            "{refused}"
         );
 
         let status = support_status(&bed).await?;
@@ -129,10 +173,14 @@ fn a_code_opens_one_session_that_reads_repairs_is_refused_the_rest_and_stops() {
             "{status}"
         );
 
+        // The owner ends the session while the shell waits for input: it ends at once.
         let out = bed.lockgate(&["support", "stop"]).await?;
         ensure!(out.status.success(), "{out:?}");
-        let reason = session.closed(Duration::from_secs(10)).await?;
-        ensure!(reason == CloseReason::Stopped, "{reason:?}");
+        let ended = shell.finish_after(Duration::from_secs(10)).await?;
+        let last = support_error(&ended, 1)?;
+        ensure!(last["error"] == "support_ended", "{last}");
+        let message = last["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("lockgate support stop"), "{last}");
         let status = support_status(&bed).await?;
         ensure!(status["session"].is_null(), "{status}");
 
@@ -154,9 +202,43 @@ fn a_code_opens_one_session_that_reads_repairs_is_refused_the_rest_and_stops() {
             !log.contains(&code) && !log.contains(&grouped),
             "the code in the log"
         );
+        for audited in ["alice@vendor", "rescan", "pairing-open"] {
+            ensure!(log.contains(audited), "{audited} is not in the audit trail");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_script_on_stdin_reads_as_text_and_its_exit_code_counts_failures() {
+    run(LIMIT, |diag| async move {
+        let bed = TestBed::builder().start(&diag).await?;
+        let lock = bed.lock_id(0).to_string();
+        let code = start_code(&bed).await?;
+        let staff = staff(&bed)?;
+        // The code on the first line, the commands after it, as `lockctl support < file`.
+        let script = format!("{code}\n# a dump for the ticket\nlinks\nlogs 5\nlock-add\nhealth\n");
+        let args = ["support", "--gateway", GATEWAY_ID, "--name", "bob"];
+        let run = staff.run_with_input(&args, Some(&script)).await?;
+        ensure!(run.code == Some(1), "one command was refused: {run:#?}");
+        let out = &run.stdout;
         ensure!(
-            log.contains("SUPPORT") || log.contains("support"),
-            "no audit lines"
+            out.contains("support session with gateway systest open for"),
+            "{out}"
+        );
+        ensure!(out.contains("# links\nLOCK "), "{out}");
+        ensure!(out.contains(&lock), "{out}");
+        ensure!(out.contains(Forbidden::LockAdd.why()), "{out}");
+        ensure!(
+            out.contains("# health\nuptime_s: ") || out.contains("mqtt:"),
+            "{out}"
+        );
+        ensure!(run.stderr.contains("1 of 4 support commands"), "{run:#?}");
+        ensure!(!out.contains(&code), "the code echoed: {out}");
+        let log = bed.gateway.log_text();
+        ensure!(
+            log.contains("bob"),
+            "the operator is not in the audit trail"
         );
         Ok(())
     });
@@ -167,8 +249,9 @@ fn five_wrong_codes_burn_the_code() {
     run(LIMIT, |diag| async move {
         let bed = TestBed::builder().start(&diag).await?;
         let code = start_code(&bed).await?;
+        let staff = staff(&bed)?;
         for _ in 0..5 {
-            fail_once(&bed, wrong_code(&code)).await?;
+            fail_once(&staff, wrong_code(&code)).await?;
         }
         // The client's abort of the fifth attempt reaches the gateway a moment later.
         let mut status = support_status(&bed).await?;
@@ -181,11 +264,17 @@ fn five_wrong_codes_burn_the_code() {
         }
         ensure!(status["code"].is_null(), "the code survived: {status}");
         ensure!(status["throttle"]["failures"] == 5, "{status}");
-        let right = try_code(&bed, &code).await?;
+        let right = support_run(&staff, &code, &["health"]).await?;
+        let refused = support_error(&right, 1)?;
+        let name = refused["error"].as_str().unwrap_or_default();
         ensure!(
-            matches!(right, Attempt::Refused { .. }),
-            "{}",
-            right.describe()
+            [
+                "support_throttled",
+                "support_code_burned",
+                "support_no_code"
+            ]
+            .contains(&name),
+            "{refused}"
         );
         Ok(())
     });
@@ -196,8 +285,9 @@ fn the_throttle_survives_a_restart() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().start(&diag).await?;
         let code = start_code(&bed).await?;
-        fail_once(&bed, wrong_code(&code)).await?;
-        fail_once(&bed, wrong_code(&code)).await?;
+        let staff = staff(&bed)?;
+        fail_once(&staff, wrong_code(&code)).await?;
+        fail_once(&staff, wrong_code(&code)).await?;
         let from = bed.observer.cursor();
         bed.gateway.restart().await?;
         bed.wait_online(from).await?;
@@ -210,13 +300,12 @@ fn the_throttle_survives_a_restart() {
         let retry = status["throttle"]["retry_after_s"].as_u64().unwrap_or(0);
         ensure!(retry > 0, "the throttle was forgotten: {status}");
         let code = start_code(&bed).await?;
-        match try_code(&bed, &code).await? {
-            Attempt::Refused {
-                reason: Reason::Throttled,
-                retry_after_secs,
-            } => ensure!(retry_after_secs > 0),
-            other => bail!("not throttled after a restart: {}", other.describe()),
-        }
+        let run = support_run(&staff, &code, &["health"]).await?;
+        let refused = support_error(&run, 1)?;
+        ensure!(refused["error"] == "support_throttled", "{run:#?}");
+        ensure!(refused["retry_after_s"].as_u64() > Some(0), "{refused}");
+        let message = refused["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("retry in"), "{refused}");
         Ok(())
     });
 }
@@ -232,11 +321,19 @@ fn a_session_ends_when_its_time_is_up() {
             .start(&diag)
             .await?;
         let code = start_code(&bed).await?;
-        let mut session = try_code(&bed, &code).await?.open()?;
-        ensure!(session.expires_in_s <= 60, "{}", session.expires_in_s);
-        let reason = session.closed(Duration::from_secs(75)).await?;
-        ensure!(reason == CloseReason::Expired, "{reason:?}");
-        ensure!(session.ask(&Request::Health).await.is_err());
+        let staff = staff(&bed)?;
+        let (mut shell, welcome) = open_shell(&staff, &code).await?;
+        let left = welcome["expires_in_s"]
+            .as_u64()
+            .context("no expires_in_s")?;
+        ensure!((1..=60).contains(&left), "{welcome}");
+        ok(&mut shell, "health").await?;
+        // Nothing more is typed: the gateway ends the session on time, and the shell with it.
+        let ended = shell.finish_after(Duration::from_secs(75)).await?;
+        let last = support_error(&ended, 1)?;
+        ensure!(last["error"] == "support_ended", "{last}");
+        let message = last["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("time limit"), "{last}");
         let status = support_status(&bed).await?;
         ensure!(status["session"].is_null(), "{status}");
         Ok(())

@@ -33,6 +33,9 @@ pub struct SimOptions {
     pub extra_args: Vec<String>,
     /// Its `RUST_LOG` (`info`: every lock event; benches use `warn`).
     pub log_level: String,
+    /// No air time (`--fast`); `false` for locksim's default timing (30 ms connection
+    /// intervals).
+    pub fast: bool,
 }
 
 impl Default for SimOptions {
@@ -44,6 +47,7 @@ impl Default for SimOptions {
             mtu: None,
             extra_args: Vec::new(),
             log_level: "info".to_owned(),
+            fast: true,
         }
     }
 }
@@ -93,11 +97,13 @@ impl Sim {
             .args(["--seed", &options.seed.to_string()])
             .arg("--state-dir")
             .arg(dir.path().join("state"))
-            .arg("--fast")
             .args(&options.extra_args)
             .env("RUST_LOG", &options.log_level);
         if options.bonded {
             command.arg("--bonded");
+        }
+        if options.fast {
+            command.arg("--fast");
         }
         if let Some(mtu) = options.mtu {
             command.args(["--mtu", &mtu.to_string()]);

@@ -6,7 +6,9 @@
 //! 2. [`throughput`]: frames relayed per second with 16 locks, and CPU per frame;
 //! 3. [`memory`]: RSS with 32 locks and a full spool; [`idle`]: CPU with 8 locks idle;
 //! 4. [`ready`]: start to `READY=1`;
-//! 5. [`drain`]: a 60 s broker outage at 200 frames/s, and the spool drained after it.
+//! 5. [`drain`]: a 60 s broker outage at 200 frames/s, and the spool drained after it;
+//! 6. [`endpoint`]: what a person waits for (locksim at its default timing): a button press
+//!    to a lock enrolled, `lockctl pair`, `lockctl unlock`, the support handshake.
 //!
 //! Each part runs in a child process of its own (the same executable, told which part by
 //! [`PART_VAR`]), because bluer reads the bus address once per process and every part has its
@@ -14,6 +16,7 @@
 //! is not a test: nothing here asserts a time, it reports one.
 
 pub mod drain;
+pub mod endpoint;
 pub mod gatt;
 pub mod idle;
 pub mod latency;
@@ -39,17 +42,19 @@ use std::time::Duration;
 const PART_VAR: &str = "SYSTEST_BENCH_PART";
 /// Names the file a child appends its rows to.
 const ROWS_VAR: &str = "SYSTEST_BENCH_ROWS";
-/// The longest one part may take.
+/// The longest one part may take ([`endpoint`] waits for the bolt: [`ENDPOINT_LIMIT`]).
 const PART_LIMIT: Duration = Duration::from_secs(300);
+const ENDPOINT_LIMIT: Duration = Duration::from_secs(900);
 
 /// The parts, in the order they run, with their section titles.
-pub const PARTS: [(&str, &str); 6] = [
+pub const PARTS: [(&str, &str); 7] = [
     ("latency", "1 latency"),
     ("throughput", "2 throughput"),
     ("rss", "3 memory"),
     ("idle", "3 idle"),
     ("ready", "4 start"),
     ("drain", "5 outage"),
+    ("endpoint", "6 endpoint"),
 ];
 
 /// How the bench was asked to run.
@@ -142,13 +147,18 @@ fn run_part(part: &str, options: &Options, rows: &Path) -> Result<()> {
         .map(|(_, section)| *section)
         .with_context(|| format!("no part {part:?}"))?;
     let report = Report::new(rows, section);
-    crate::run(PART_LIMIT, |diag: Diagnostics| async move {
+    let limit = match part {
+        "endpoint" => ENDPOINT_LIMIT,
+        _ => PART_LIMIT,
+    };
+    crate::run(limit, |diag: Diagnostics| async move {
         match part {
             "latency" => latency::run(&diag, options, &report).await,
             "throughput" => throughput::run(&diag, options, &report).await,
             "rss" => memory::rss(&diag, options, &report).await,
             "idle" => idle::run(&diag, options, &report).await,
             "ready" => ready::run(&diag, options, &report).await,
+            "endpoint" => endpoint::run(&diag, options, &report).await,
             _ => drain::run(&diag, options, &report).await,
         }
     });

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod backoff;
 pub mod ble;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod control_client;

@@ -3,23 +3,12 @@
 
 use anyhow::Context;
 use clap::Parser;
-use lockgate::config::{Config, DEFAULT_PATH};
+use lockgate::cli::LockgatedCli as Cli;
+use lockgate::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Parser)]
-#[command(
-    name = "lockgated",
-    version,
-    about = "lockgated: the blind BLE-to-MQTT relay for end-to-end-encrypted smart locks"
-)]
-struct Cli {
-    /// Configuration file.
-    #[arg(long, default_value = DEFAULT_PATH)]
-    config: PathBuf,
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,90 @@
+# Shared by build-debs.sh and test-install.sh: installs what building .debs needs, and builds
+# them. Sourced, not run. Runs as root (CI) or with sudo available.
+
+# Debian architecture -> Rust target triple (empty: the host's).
+rust_target() {
+    case "$1" in
+    amd64) echo "" ;;
+    arm64) echo aarch64-unknown-linux-gnu ;;
+    armhf) echo armv7-unknown-linux-gnueabihf ;;
+    *) echo "unknown architecture $1" >&2; return 1 ;;
+    esac
+}
+
+# Debian architecture -> the GNU triple of its cross compiler and multiarch directory.
+gnu_triple() {
+    case "$1" in
+    arm64) echo aarch64-linux-gnu ;;
+    armhf) echo arm-linux-gnueabihf ;;
+    *) echo "" ;;
+    esac
+}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs cargo-deb, the Debian tools and, for each foreign architecture named, its rustup
+# target, cross compiler and libdbus (multiarch).
+ensure_tools() {
+    local foreign=() arch pkgs=()
+    for arch in "$@"; do
+        [ "$arch" = amd64 ] || foreign+=("$arch")
+    done
+    command -v dpkg-shlibdeps >/dev/null || pkgs+=(dpkg-dev)
+    command -v pkg-config >/dev/null || pkgs+=(pkg-config)
+    [ -e /usr/include/dbus-1.0/dbus/dbus.h ] || pkgs+=(libdbus-1-dev)
+    for arch in "${foreign[@]}"; do
+        if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+            as_root dpkg --add-architecture "$arch"
+            NEED_UPDATE=1
+        fi
+        local gnu
+        gnu=$(gnu_triple "$arch")
+        command -v "$gnu-gcc" >/dev/null || pkgs+=("gcc-$gnu")
+        dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1 || pkgs+=("libdbus-1-dev:$arch")
+    done
+    if [ ${#pkgs[@]} -gt 0 ] || [ -n "${NEED_UPDATE:-}" ]; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    fi
+    for arch in "${foreign[@]}"; do
+        rustup target list --installed | grep -qx "$(rust_target "$arch")" ||
+            rustup target add "$(rust_target "$arch")"
+    done
+    command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked --quiet
+}
+
+# The directory cargo puts a profile's binaries in, for an architecture.
+bin_dir() { # arch profile
+    local target profile_dir
+    target=$(rust_target "$1")
+    case "$2" in
+    dev) profile_dir=debug ;;
+    *) profile_dir=$2 ;;
+    esac
+    if [ -n "$target" ]; then echo "target/$target/$profile_dir"; else echo "target/$profile_dir"; fi
+}
+
+# Builds the lockgate and lockctl .debs of one architecture with a cargo profile, into
+# target/debs (or $DEB_OUT); extra arguments go to cargo deb (e.g. --deb-revision 2 --no-build).
+build_debs() { # arch profile [cargo-deb args...]
+    local arch=$1 profile=$2
+    shift 2
+    local target gnu args=()
+    target=$(rust_target "$arch")
+    if [ -n "$target" ]; then
+        gnu=$(gnu_triple "$arch")
+        args+=(--target "$target")
+        local var
+        var=$(echo "$target" | tr 'a-z-' 'A-Z_')
+        export "CARGO_TARGET_${var}_LINKER=$gnu-gcc"
+        export PKG_CONFIG_ALLOW_CROSS=1
+        export "PKG_CONFIG_PATH_${target//-/_}=/usr/lib/$gnu/pkgconfig"
+        export "PKG_CONFIG_SYSROOT_DIR_${target//-/_}=/"
+    fi
+    [ -d target/assets/man ] || cargo run -q --locked -p lockgate-assets -- target/assets
+    for package in lockgate lockctl; do
+        cargo deb -q -p "$package" --profile "$profile" --output "${DEB_OUT:-target/debs}/" "${args[@]}" "$@" -- --locked
+    done
+}

@@ -1,8 +1,9 @@
 //! The BLE side of the gateway (docs/GATEWAY.md §2): the adapter task ([`adapter`]), bonding
-//! while the pairing window is open ([`bonding`]) and one link actor per paired lock
+//! while the pairing window is open ([`bonding`], its BlueZ agent [`agent`]) and one link actor per paired lock
 //! ([`link`]). The manager decides; these carry out.
 
 pub mod adapter;
+pub mod agent;
 pub mod bonding;
 pub mod link;
 

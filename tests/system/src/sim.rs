@@ -212,6 +212,29 @@ impl Sim {
         call(&self.conn, "Agents").await
     }
 
+    /// Calls `org.bluez.Agent1.<method>` with `body` on the agent `owner` registered at
+    /// `path`, as bluetoothd does while pairing: `Ok(())` if the agent answered, `Err` with the
+    /// D-Bus error name if it refused.
+    pub async fn ask_agent<B>(
+        &self,
+        (owner, path): (&str, &str),
+        method: &str,
+        body: &B,
+    ) -> Result<std::result::Result<(), String>>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        let call = self
+            .conn
+            .call_method(Some(owner), path, Some("org.bluez.Agent1"), method, body);
+        match tokio::time::timeout(LIMIT, call).await {
+            Err(_) => bail!("the agent did not answer {method} within {LIMIT:?}"),
+            Ok(Ok(_)) => Ok(Ok(())),
+            Ok(Err(zbus::Error::MethodError(name, _, _))) => Ok(Err(name.to_string())),
+            Ok(Err(e)) => Err(e).with_context(|| format!("calling the agent's {method}")),
+        }
+    }
+
     /// Whether adapter hci0 is pairable (`org.bluez.Adapter1.Pairable`).
     pub async fn pairable(&self) -> Result<bool> {
         let reply = self

@@ -53,6 +53,9 @@ pub enum BleEvent {
 pub enum AdapterCmd {
     /// Power the adapter off and on again (it seems wedged).
     PowerCycle,
+    /// Stop the discovery session and start a new one (support's `rescan`): BlueZ reports
+    /// every device it knows afresh, and scanning starts over.
+    RestartDiscovery,
     /// Remove a device and its bond.
     RemoveDevice {
         /// The device.
@@ -92,7 +95,7 @@ impl AdapterCmd {
     /// Answers the command with an error: the adapter cannot carry it out now.
     pub fn refuse(self, why: &str) {
         match self {
-            AdapterCmd::PowerCycle => {}
+            AdapterCmd::PowerCycle | AdapterCmd::RestartDiscovery => {}
             AdapterCmd::RemoveDevice { reply, .. } => {
                 let _ = reply.send(Err(why.to_string()));
             }

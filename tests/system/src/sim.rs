@@ -4,7 +4,7 @@
 //! `org.lockgate.Sim1` interface.
 
 use crate::binaries::Binaries;
-use crate::process::{poll_until, tail, ChildProcess};
+use crate::process::{detach_from_terminal, poll_until, tail, ChildProcess};
 use anyhow::{bail, Context, Result};
 use lockgate_wire::LockId;
 use locksim::control::{CONTROL_INTERFACE, CONTROL_PATH};
@@ -85,7 +85,8 @@ impl Sim {
     /// Starts a bus and locksim on it, and waits until locksim serves `org.bluez`.
     pub async fn start(binaries: &Binaries, options: &SimOptions) -> Result<Sim> {
         let dir = tempfile::Builder::new().prefix("lockgate-sim-").tempdir()?;
-        let bus = PrivateBus::start().context("starting a private dbus-daemon")?;
+        let bus = PrivateBus::start_with(detach_from_terminal)
+            .context("starting a private dbus-daemon")?;
         let mut command = Command::new(&binaries.locksim);
         command
             .args(["--bus-address", bus.address()])
@@ -250,6 +251,11 @@ impl Sim {
             .context("reading Pairable of hci0")?;
         let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
         Ok(bool::try_from(value)?)
+    }
+
+    /// locksim's exit status once it has exited, else `None` (it runs).
+    pub fn exit_status(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        self.process.exit_status()
     }
 
     /// locksim's process id.

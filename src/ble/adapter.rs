@@ -1,15 +1,15 @@
 //! The adapter task: finds the Bluetooth adapter (by name, or BlueZ's default), waits for it
 //! to be present and powered, discovers with the lockgate service filter, and reports
 //! lockgate advertisements. When the adapter is powered off or vanishes it reports that,
-//! and waits for it again. It also carries out the adapter-wide commands: a power cycle,
-//! removing a device's bond, and the pairing window's agent, `Pairable` and bonds
-//! ([`super::bonding`]).
+//! and waits for it again. It also carries out the adapter-wide commands: a power cycle, a
+//! restart of discovery, removing a device's bond, and the pairing window's agent, `Pairable`
+//! and bonds ([`super::bonding`]).
 
 use super::bonding::Pairing;
 use super::{AdapterCmd, BleEvent};
 use crate::backoff::Backoff;
 use bluer::{Adapter, AdapterEvent, AdapterProperty, Address, DiscoveryFilter, Session};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use lockgate_wire::adv::{Advertisement, COMPANY_ID};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the adapter stays off in a power cycle.
 pub const POWER_CYCLE_OFF: Duration = Duration::from_secs(1);
+/// How long a restart of discovery waits for the old session to stop.
+const DISCOVERY_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs until `shutdown`.
 pub async fn run(
@@ -106,10 +108,7 @@ async fn watch(
         .set_discovery_filter(filter)
         .await
         .map_err(|e| format!("discovery filter: {e}"))?;
-    let mut discovery = adapter
-        .discover_devices_with_changes()
-        .await
-        .map_err(|e| format!("starting discovery: {e}"))?;
+    let mut discovery = discover(&adapter).await?;
     log::info!("ble: adapter {} ready, discovering", adapter.name());
     if events
         .send(BleEvent::AdapterUp(adapter.clone()))
@@ -156,6 +155,12 @@ async fn watch(
                     }
                 }
                 Some(AdapterCmd::ClosePairing) => pairing.close(&adapter).await,
+                Some(AdapterCmd::RestartDiscovery) => {
+                    drop(discovery);
+                    wait_discovery_stopped(&adapter).await;
+                    discovery = discover(&adapter).await?;
+                    log::info!("ble: adapter {}: discovery restarted", adapter.name());
+                }
                 Some(AdapterCmd::Bond { lock, address }) => {
                     pairing.bond(&adapter, lock, address, events.clone());
                 }
@@ -164,6 +169,27 @@ async fn watch(
             },
         }
     }
+}
+
+/// Starts a discovery session (with the filter set before); dropping the stream ends it.
+async fn discover(adapter: &Adapter) -> Result<impl Stream<Item = AdapterEvent>, String> {
+    adapter
+        .discover_devices_with_changes()
+        .await
+        .map_err(|e| format!("starting discovery: {e}"))
+}
+
+/// After the discovery stream was dropped: waits (at most [`DISCOVERY_STOP_WAIT`]) until the
+/// adapter stops discovering. bluer stops the session in a task of its own, and a new session
+/// asked for before that would join the old one instead of starting anew. Another BlueZ client
+/// discovering keeps `Discovering` true: then the wait runs out, and the session is new anyway.
+async fn wait_discovery_stopped(adapter: &Adapter) {
+    let stopped = async {
+        while adapter.is_discovering().await.unwrap_or(false) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(DISCOVERY_STOP_WAIT, stopped).await;
 }
 
 async fn wait_powered(
@@ -217,8 +243,9 @@ async fn carry_out(adapter: &Adapter, cmd: AdapterCmd) {
         // Carried out in `watch`, which holds the pairing state.
         cmd @ (AdapterCmd::OpenPairing { .. }
         | AdapterCmd::ClosePairing
-        | AdapterCmd::Bond { .. }) => {
-            cmd.refuse("internal error: a pairing command reached carry_out");
+        | AdapterCmd::Bond { .. }
+        | AdapterCmd::RestartDiscovery) => {
+            cmd.refuse("internal error: a discovery or pairing command reached carry_out");
         }
     }
 }

@@ -1,15 +1,17 @@
 //! Bonding while the pairing window is open, carried out in the adapter task: the BlueZ agent
 //! (registered only while the window is open; it answers `RequestPasskey` with the passkey
-//! given for the window and refuses without one), the adapter's `Pairable`, and one bond at a
-//! time: `Device.Pair`, then a check that the lock has the lockgate service with `rx` and
-//! `tx` (a device without it loses its bond again).
+//! given for the window, only for the device being bonded, see [`super::agent`]), the
+//! adapter's `Pairable`, and one bond at a time: `Device.Pair`, then a check that the lock has
+//! the lockgate service with `rx` and `tx` (a device without it loses its bond again).
 
+use super::agent::{agent, AgentState};
 use super::link::characteristics;
 use super::BleEvent;
 use crate::pairing::{FailReason, Passkey};
-use bluer::agent::{Agent, AgentHandle, ReqError, RequestPasskey};
+use bluer::agent::AgentHandle;
 use bluer::{Adapter, Address, ErrorKind, Session};
 use lockgate_wire::LockId;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +27,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// the agent.
 pub struct Pairing {
     agent: Option<AgentHandle>,
-    passkey: watch::Sender<Option<Passkey>>,
+    /// What the agent answers from; the bond task clears the target when it ends.
+    state: Arc<watch::Sender<AgentState>>,
     bond: Option<CancellationToken>,
 }
 
@@ -33,7 +36,7 @@ impl Default for Pairing {
     fn default() -> Self {
         Pairing {
             agent: None,
-            passkey: watch::channel(None).0,
+            state: Arc::new(watch::channel(AgentState::default()).0),
             bond: None,
         }
     }
@@ -60,9 +63,9 @@ impl Pairing {
         adapter: &Adapter,
         passkey: Option<Passkey>,
     ) -> Result<(), String> {
-        self.passkey.send_replace(passkey);
+        self.state.send_modify(|s| s.passkey = passkey);
         if self.agent.is_none() {
-            let agent = agent(self.passkey.subscribe());
+            let agent = agent(self.state.subscribe());
             let handle = session
                 .register_agent(agent)
                 .await
@@ -78,7 +81,7 @@ impl Pairing {
         if let Some(bond) = self.bond.take() {
             bond.cancel();
         }
-        self.passkey.send_replace(None);
+        self.state.send_replace(AgentState::default());
         if self.agent.take().is_some() {
             log::info!("pairing: agent unregistered");
         }
@@ -99,7 +102,10 @@ impl Pairing {
         if let Some(previous) = self.bond.replace(cancel.clone()) {
             previous.cancel();
         }
-        let passkey_given = self.passkey.borrow().is_some();
+        // The agent answers for this device only, from now until its bond ends.
+        self.state.send_modify(|s| s.target = Some(address));
+        let passkey_given = self.state.borrow().passkey.is_some();
+        let state = self.state.clone();
         let adapter = adapter.clone();
         tokio::spawn(async move {
             log::info!(lock_id:% = lock; "pairing: bonding with {lock} ({address})");
@@ -112,6 +118,13 @@ impl Pairing {
                 Ok(device) => bond(&adapter, &device, passkey_given, &cancel).await,
                 Err(e) => Err((FailReason::Bluez, e.to_string())),
             };
+            state.send_if_modified(|s| {
+                let ours = s.target == Some(address);
+                if ours {
+                    s.target = None;
+                }
+                ours
+            });
             let result = result.map_err(|(reason, detail)| {
                 let error = format!("{} ({detail})", reason.advice());
                 (reason, error)
@@ -124,29 +137,6 @@ impl Pairing {
             };
             let _ = events.send(event).await;
         });
-    }
-}
-
-/// The agent: a keyboard that types the window's passkey, if one was given.
-fn agent(passkey: watch::Receiver<Option<Passkey>>) -> Agent {
-    Agent {
-        request_passkey: Some(Box::new(move |request: RequestPasskey| {
-            let passkey = *passkey.borrow();
-            Box::pin(async move {
-                match passkey {
-                    Some(p) => Ok(p.value()),
-                    None => {
-                        log::warn!(
-                            "pairing: {} asks for a passkey and none was given for this window; \
-                             refused (open the window with lockgate pair --passkey NNNNNN)",
-                            request.device
-                        );
-                        Err(ReqError::Rejected)
-                    }
-                }
-            })
-        })),
-        ..Default::default()
     }
 }
 

@@ -1,8 +1,9 @@
 //! The BLE side of the gateway (docs/GATEWAY.md §2): the adapter task ([`adapter`]), bonding
-//! while the pairing window is open ([`bonding`]) and one link actor per paired lock
+//! while the pairing window is open ([`bonding`], its BlueZ agent [`agent`]) and one link actor per paired lock
 //! ([`link`]). The manager decides; these carry out.
 
 pub mod adapter;
+pub mod agent;
 pub mod bonding;
 pub mod link;
 
@@ -52,6 +53,9 @@ pub enum BleEvent {
 pub enum AdapterCmd {
     /// Power the adapter off and on again (it seems wedged).
     PowerCycle,
+    /// Stop the discovery session and start a new one (support's `rescan`): BlueZ reports
+    /// every device it knows afresh, and scanning starts over.
+    RestartDiscovery,
     /// Remove a device and its bond.
     RemoveDevice {
         /// The device.
@@ -91,7 +95,7 @@ impl AdapterCmd {
     /// Answers the command with an error: the adapter cannot carry it out now.
     pub fn refuse(self, why: &str) {
         match self {
-            AdapterCmd::PowerCycle => {}
+            AdapterCmd::PowerCycle | AdapterCmd::RestartDiscovery => {}
             AdapterCmd::RemoveDevice { reply, .. } => {
                 let _ = reply.send(Err(why.to_string()));
             }

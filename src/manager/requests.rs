@@ -166,15 +166,20 @@ impl Manager {
         }
     }
 
+    /// Hands `cmd` to the adapter task without waiting; an error if its queue is full.
+    pub(super) fn tell_adapter(&self, cmd: AdapterCmd) -> Result<(), String> {
+        self.wiring
+            .adapter_cmds
+            .try_send(cmd)
+            .map_err(|_| "the Bluetooth adapter task is busy; try again".to_string())
+    }
+
     pub(super) async fn ask_adapter<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> AdapterCmd,
     ) -> Result<T, String> {
         let (reply, answer) = oneshot::channel();
-        self.wiring
-            .adapter_cmds
-            .try_send(make(reply))
-            .map_err(|_| "the Bluetooth adapter task is busy; try again".to_string())?;
+        self.tell_adapter(make(reply))?;
         match tokio::time::timeout(ADAPTER_ANSWER, answer).await {
             Ok(Ok(result)) => result,
             _ => Err("the Bluetooth adapter did not answer in time".into()),

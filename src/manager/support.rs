@@ -38,7 +38,9 @@ impl Manager {
                 Ok(json!({}))
             }
             Action::Rescan => {
-                // Forget the unpaired locks seen so far and try every link that is down now.
+                // Restart discovery, forget the unpaired locks seen so far and try every link
+                // that is down now.
+                self.tell_adapter(AdapterCmd::RestartDiscovery)?;
                 self.seen.clear();
                 let down: Vec<_> = self
                     .locks
@@ -52,10 +54,7 @@ impl Manager {
                 Ok(json!({ "retried": down.len() }))
             }
             Action::ResetAdapter => {
-                self.wiring
-                    .adapter_cmds
-                    .try_send(AdapterCmd::PowerCycle)
-                    .map_err(|_| "the Bluetooth adapter task is busy; try again".to_string())?;
+                self.tell_adapter(AdapterCmd::PowerCycle)?;
                 self.last_reset = Some(Instant::now());
                 Counters::bump(&self.health.counters.adapter_resets);
                 self.event("adapter_reset", json!({"adapter": self.fixed.adapter}));

@@ -464,6 +464,8 @@ impl Demo {
             .arg("--socket")
             .arg(self.gateway.control_socket())
             .stdin(Stdio::null())
+            // A Ctrl-C at the terminal is for the demo, which ends this command itself.
+            .process_group(0)
             .kill_on_drop(true);
         command
     }
@@ -562,19 +564,38 @@ impl Demo {
     }
 
     /// Stops lockgated cleanly (SIGTERM), then the rest; temporary directories go on drop.
+    /// The children run in process groups of their own (a Ctrl-C at the terminal reaches only
+    /// the demo), so each must still run now: one that has exited already is reported.
     async fn shutdown(mut self) -> Result<()> {
-        if self.gateway.is_running() {
-            self.gateway
-                .kill(Signal::SIGTERM)
-                .await
-                .context("stopping lockgated")?;
+        let mut gone = Vec::new();
+        if let Some(status) = self.gateway.exit_status() {
+            gone.push(format!("lockgated ({status})"));
+        } else {
+            let status = self.gateway.kill(Signal::SIGTERM).await;
+            let status = status.context("stopping lockgated")?;
+            if !status.success() {
+                bail!(
+                    "lockgated stopped with {status}; its log: {}",
+                    self.gateway.log_path().display()
+                );
+            }
         }
         let Demo {
-            sim, mut broker, ..
+            mut sim,
+            mut broker,
+            ..
         } = self;
+        if let Some(status) = sim.exit_status()? {
+            gone.push(format!("locksim ({status})"));
+        }
         drop(sim);
         if broker.is_running() {
             let _ = broker.stop().await;
+        } else {
+            gone.push("mosquitto".to_owned());
+        }
+        if !gone.is_empty() {
+            bail!("exited before the demo stopped them: {}", gone.join(", "));
         }
         Ok(())
     }

@@ -82,20 +82,27 @@ pub struct PrivateBus {
 impl PrivateBus {
     /// Starts a bus on a socket in a fresh temporary directory.
     pub fn start() -> Result<Self, TestbedError> {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts a bus like [`PrivateBus::start`], `prepare` having set up the `dbus-daemon`
+    /// command further (a process group, a parent-death signal, ...).
+    pub fn start_with(prepare: impl FnOnce(&mut Command)) -> Result<Self, TestbedError> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("locksim-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(TestbedError::Daemon)?;
         let config = dir.join("bus.conf");
         std::fs::write(&config, bus_config(&dir.join("bus"))).map_err(TestbedError::Daemon)?;
-        let mut child = Command::new("dbus-daemon")
+        let mut command = Command::new("dbus-daemon");
+        command
             .arg(format!("--config-file={}", config.display()))
             .args(["--print-address=1", "--nofork", "--nopidfile"])
             .stdout(Stdio::piped())
             // It complains that it may not raise its fd limit when not privileged; harmless.
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(TestbedError::Daemon)?;
+            .stderr(Stdio::null());
+        prepare(&mut command);
+        let mut child = command.spawn().map_err(TestbedError::Daemon)?;
         let mut line = String::new();
         if let Some(out) = child.stdout.take() {
             let _ = BufReader::new(out).read_line(&mut line);

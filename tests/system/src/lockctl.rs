@@ -108,6 +108,8 @@ impl Lockctl {
             .arg(self.dir.path())
             .args(args)
             .stdin(Stdio::null())
+            // A Ctrl-C at the terminal is for the program running lockctl, not for lockctl.
+            .process_group(0)
             .kill_on_drop(true);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("LOCKCTL_") {

@@ -1,6 +1,7 @@
 //! Child processes of the test bed (mosquitto, locksim, lockgated): output appended to a log
-//! file, killed when the handle drops and when the test process dies, stopped and awaited
-//! within bounds. Also the small waiting and file helpers every part uses.
+//! file, in a process group of their own (a Ctrl-C at the terminal reaches only the parent,
+//! which stops them in order), killed when the handle drops and when the test process dies,
+//! stopped and awaited within bounds. Also the small waiting and file helpers every part uses.
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::Signal;
@@ -25,6 +26,21 @@ pub struct ChildProcess {
     exited: Option<ExitStatus>,
 }
 
+/// Puts the child `command` starts in a process group of its own, so that a Ctrl-C at the
+/// terminal (SIGINT to the foreground process group) reaches only this process, which stops
+/// its children in order; and makes the child die (SIGKILL) when this process dies, even
+/// killed hard (a harness timeout, SIGKILL), so that none outlives it.
+pub fn detach_from_terminal(command: &mut Command) {
+    command.process_group(0);
+    // SAFETY: the closure runs between fork and exec and only makes one system call
+    // (prctl), which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+}
+
 impl ChildProcess {
     /// Spawns `command`, its stdout and stderr appended to `log` after a marker line.
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> Result<Self> {
@@ -36,14 +52,7 @@ impl ChildProcess {
         writeln!(out, "=== lockgate-systest: starting {name}: {command:?}")?;
         let err = out.try_clone()?;
         command.stdin(Stdio::null()).stdout(out).stderr(err);
-        // SAFETY: the closure runs between fork and exec and only makes one system call
-        // (prctl), which is async-signal-safe; it touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                // If the test process dies (killed by a harness timeout), so does the child.
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
+        detach_from_terminal(&mut command);
         let child = command
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", command.get_program()))?;

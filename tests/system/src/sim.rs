@@ -4,7 +4,7 @@
 //! `org.lockgate.Sim1` interface.
 
 use crate::binaries::Binaries;
-use crate::process::{poll_until, tail, ChildProcess};
+use crate::process::{detach_from_terminal, poll_until, tail, ChildProcess};
 use anyhow::{bail, Context, Result};
 use lockgate_wire::LockId;
 use locksim::control::{CONTROL_INTERFACE, CONTROL_PATH};
@@ -89,7 +89,8 @@ impl Sim {
     /// Starts a bus and locksim on it, and waits until locksim serves `org.bluez`.
     pub async fn start(binaries: &Binaries, options: &SimOptions) -> Result<Sim> {
         let dir = tempfile::Builder::new().prefix("lockgate-sim-").tempdir()?;
-        let bus = PrivateBus::start().context("starting a private dbus-daemon")?;
+        let bus = PrivateBus::start_with(detach_from_terminal)
+            .context("starting a private dbus-daemon")?;
         let mut command = Command::new(&binaries.locksim);
         command
             .args(["--bus-address", bus.address()])
@@ -218,6 +219,29 @@ impl Sim {
         call(&self.conn, "Agents").await
     }
 
+    /// Calls `org.bluez.Agent1.<method>` with `body` on the agent `owner` registered at
+    /// `path`, as bluetoothd does while pairing: `Ok(())` if the agent answered, `Err` with the
+    /// D-Bus error name if it refused.
+    pub async fn ask_agent<B>(
+        &self,
+        (owner, path): (&str, &str),
+        method: &str,
+        body: &B,
+    ) -> Result<std::result::Result<(), String>>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        let call = self
+            .conn
+            .call_method(Some(owner), path, Some("org.bluez.Agent1"), method, body);
+        match tokio::time::timeout(LIMIT, call).await {
+            Err(_) => bail!("the agent did not answer {method} within {LIMIT:?}"),
+            Ok(Ok(_)) => Ok(Ok(())),
+            Ok(Err(zbus::Error::MethodError(name, _, _))) => Ok(Err(name.to_string())),
+            Ok(Err(e)) => Err(e).with_context(|| format!("calling the agent's {method}")),
+        }
+    }
+
     /// Whether adapter hci0 is pairable (`org.bluez.Adapter1.Pairable`).
     pub async fn pairable(&self) -> Result<bool> {
         let reply = self
@@ -233,6 +257,11 @@ impl Sim {
             .context("reading Pairable of hci0")?;
         let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
         Ok(bool::try_from(value)?)
+    }
+
+    /// locksim's exit status once it has exited, else `None` (it runs).
+    pub fn exit_status(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        self.process.exit_status()
     }
 
     /// locksim's process id.

@@ -3,7 +3,7 @@
 //! endpoints; and failures named by what the gateway reports (docs/LOCKCTL.md): wrong code,
 //! closed window, used invite, revoked endpoint, unreachable lock, offline gateway.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use lockctl::error::{EXIT_GATEWAY, EXIT_REFUSED, EXIT_UNREACHABLE};
 use lockgate_systest::lockctl::{Lockctl, Run};
 use lockgate_systest::process::poll_until;
@@ -237,6 +237,51 @@ fn an_unreachable_lock_and_an_offline_gateway_are_named_without_waiting_out_the_
         ensure!(error["message"]
             .as_str()
             .is_some_and(|m| m.contains("lockgated runs")));
+        Ok(())
+    });
+}
+
+/// `n` valid label codes, none of them `label`.
+fn wrong_codes(label: &str, n: usize) -> Vec<String> {
+    (19_283_701u32..)
+        .map(|c| c.to_string())
+        .filter(|c| c != label)
+        .take(n)
+        .collect()
+}
+
+/// The lock's budget (PROTOCOL.md §7: 20 failed label attempts per window), through the whole
+/// system. Each attempt is a `lockctl pair` run of its own (a process, an MQTT connection, the
+/// PAKE round trips through gateway and BLE); they run one after another, as the lock charges
+/// each `PairStart` and lockctl's abort of a wrong exchange is what makes it a failure. The
+/// 20 take a few seconds here, well inside the lock's 120 s window.
+#[test]
+fn twenty_wrong_label_codes_close_the_locks_pairing_window() {
+    run(Duration::from_secs(240), |diag| async move {
+        let bed = TestBed::builder().start(&diag).await?;
+        let label = bed.locks[0].label_code.clone();
+        let phone = bed.lockctl("phone")?;
+        bed.sim.press(&bed.lock_id(0)).await?;
+        for (n, code) in wrong_codes(&label, 20).iter().enumerate() {
+            let wrong = pair(&phone, &bed, code).await?;
+            let failed = wrong.failed(EXIT_REFUSED, "wrong_code");
+            failed.with_context(|| format!("wrong attempt {}", n + 1))?;
+        }
+        let sim_log = bed.sim.log();
+        ensure!(
+            sim_log.contains("PairingWindowClosed(TooManyAttempts)"),
+            "locksim did not close the window for the attempts: {sim_log}"
+        );
+
+        // The right code now finds the window closed.
+        let closed = pair(&phone, &bed, &label).await?;
+        let error = closed.failed(EXIT_REFUSED, "not_in_pairing_mode")?;
+        let message = error["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("press its button"), "{error}");
+
+        // A new press opens a new window with a new budget.
+        let report = pair_by_button(&phone, &bed).await?;
+        ensure!(report["role"] == "admin", "{report}");
         Ok(())
     });
 }

@@ -2,10 +2,12 @@
 //! lock in pairing mode, enrolls it and relays for it; outside the window nothing is bonded
 //! (no agent registered, adapter not pairable, as locksim reports); MQTT cannot open the
 //! window but can close it; a wrong or missing passkey fails with a message a person can act
-//! on; the window expires on time.
+//! on; the window expires on time; the agent enters the passkey for the lock being bonded
+//! only.
 
 use anyhow::{bail, ensure, Context, Result};
 use lockgate_systest::process::poll_until;
+use lockgate_systest::sim::LockInfo;
 use lockgate_systest::testbed::WAIT;
 use lockgate_systest::{run, TestBed};
 use serde_json::{json, Value};
@@ -99,6 +101,78 @@ fn lockgate_pair_bonds_a_lock_in_pairing_mode_enrolls_it_and_frames_relay() {
         let closed = bed.wait_event(from, "pairing_window_closed").await?;
         ensure!(closed["data"]["reason"] == "stop", "{closed}");
         wait_window_in_bluez(&bed, false).await
+    });
+}
+
+/// The object path BlueZ gives `lock` on hci0.
+fn device_path(lock: &LockInfo) -> String {
+    format!("/org/bluez/hci0/dev_{}", lock.address.replace(':', "_"))
+}
+
+/// Asks the gateway's agent, as bluetoothd would, for everything a pairing may ask about
+/// `lock`; fails unless every request is rejected.
+async fn agent_refuses_everything(bed: &TestBed, lock: &LockInfo) -> Result<()> {
+    let agents = bed.sim.agents().await?;
+    let (owner, path, _) = agents.first().context("no agent registered")?;
+    let agent = (owner.as_str(), path.as_str());
+    let device = zbus::zvariant::ObjectPath::try_from(device_path(lock))?;
+    let service = "0000180d-0000-1000-8000-00805f9b34fb";
+    let sim = &bed.sim;
+    let answers = [
+        sim.ask_agent(agent, "RequestPasskey", &(&device,)).await?,
+        sim.ask_agent(agent, "RequestPinCode", &(&device,)).await?,
+        sim.ask_agent(agent, "RequestConfirmation", &(&device, 123_456u32))
+            .await?,
+        sim.ask_agent(agent, "RequestAuthorization", &(&device,))
+            .await?,
+        sim.ask_agent(agent, "AuthorizeService", &(&device, service))
+            .await?,
+    ];
+    let rejected = |a: &std::result::Result<(), String>| {
+        a.as_ref().is_err_and(|e| e == "org.bluez.Error.Rejected")
+    };
+    ensure!(
+        answers.iter().all(rejected),
+        "RequestPasskey, RequestPinCode, RequestConfirmation, RequestAuthorization, \
+         AuthorizeService for {}: {answers:?}",
+        lock.address
+    );
+    Ok(())
+}
+
+#[test]
+fn the_agent_enters_the_passkey_for_the_lock_being_bonded_only() {
+    run(LIMIT, |diag| async move {
+        let bed = TestBed::builder().locks(2).unpaired().start(&diag).await?;
+        let (lock, stranger) = (bed.locks[0].clone(), bed.locks[1].clone());
+        let from = bed.observer.cursor();
+        // The window is open with the lock's passkey, no lock is in pairing mode: the agent
+        // is registered, yet it answers no one, the lock included.
+        let args = ["pair", "--seconds", "30", "--passkey", lock.passkey()];
+        let pair = spawn(&bed, &args)?;
+        wait_window_in_bluez(&bed, true).await?;
+        agent_refuses_everything(&bed, &stranger).await?;
+        agent_refuses_everything(&bed, &lock).await?;
+        let log = bed.gateway.log_text().to_ascii_lowercase();
+        let named = format!("{} asks for a passkey; refused", stranger.address);
+        ensure!(
+            log.contains(&named.to_ascii_lowercase()),
+            "no warning: {log}"
+        );
+
+        // The lock in pairing mode is bonded: the agent answered it, and it alone.
+        bed.sim.press(&lock.id).await?;
+        let paired = bed.wait_event(from, "lock_paired").await?;
+        ensure!(paired["data"]["id"] == lock.id.to_string(), "{paired}");
+        ensure!(bonded(&bed, 0).await?, "the lock is not bonded in BlueZ");
+        ensure!(!bonded(&bed, 1).await?, "the stranger is bonded");
+        // Its bond over, the lock is a stranger again.
+        agent_refuses_everything(&bed, &lock).await?;
+
+        bed.lockgate(&["pair", "--stop"]).await?;
+        let out = finish(pair).await?;
+        ensure!(out.status.success(), "lockgate pair failed: {out:?}");
+        Ok(())
     });
 }
 

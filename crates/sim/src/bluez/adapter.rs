@@ -1,5 +1,6 @@
 //! `org.bluez.Adapter1` at `/org/bluez/hciN`: power, discovery sessions and filters, device
-//! removal.
+//! removal. Every client's `StartDiscovery` and `StopDiscovery` is counted
+//! (`discovery.started`, `discovery.stopped`).
 
 use super::{emit_changed, BluezError};
 use crate::link::drop_link;
@@ -126,7 +127,9 @@ impl Adapter {
             }
             let filter = adapter.filters.get(&client).cloned().unwrap_or_default();
             adapter.discovery.insert(client, filter);
-            adapter.discovery.len() == 1
+            let first = adapter.discovery.len() == 1;
+            world.count("discovery.started");
+            first
         };
         if first {
             let changed = vec![("Discovering", Value::from(true))];
@@ -147,7 +150,9 @@ impl Adapter {
             if adapter.discovery.remove(&client).is_none() {
                 return Err(BluezError::Failed("No discovery started".into()));
             }
-            adapter.discovery.is_empty()
+            let last = adapter.discovery.is_empty();
+            world.count("discovery.stopped");
+            last
         };
         if last {
             let changed = vec![("Discovering", Value::from(false))];

@@ -42,12 +42,30 @@ ensure_tools() {
         local gnu
         gnu=$(gnu_triple "$arch")
         command -v "$gnu-gcc" >/dev/null || pkgs+=("gcc-$gnu")
-        dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1 || pkgs+=("libdbus-1-dev:$arch")
+        dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1 || NEED_UPDATE=1
     done
     if [ ${#pkgs[@]} -gt 0 ] || [ -n "${NEED_UPDATE:-}" ]; then
-        as_root apt-get update -qq
+        # A mirror in mid-sync fails one index now and then; what is needed may still be there.
+        as_root apt-get update -qq || echo "warning: apt-get update failed in part; going on" >&2
+    fi
+    if [ ${#pkgs[@]} -gt 0 ]; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
     fi
+    # The target's libdbus is Multi-Arch: same, so its version must equal the host's, and a
+    # mirror whose indexes disagree can make that impossible: then lockgate is built with
+    # libdbus from source (build_debs), and still needs the target's libc to run.
+    for arch in "${foreign[@]}"; do
+        dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1 ||
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                "libdbus-1-dev:$arch" >/dev/null 2>&1 ||
+            {
+                echo "warning: libdbus-1-dev:$arch cannot be installed here; lockgate for" \
+                    "$arch links libdbus built from source (feature vendored-dbus)" >&2
+                dpkg -s "libc6:$arch" >/dev/null 2>&1 ||
+                    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                        "libc6:$arch" >/dev/null 2>&1 || true
+            }
+    done
     for arch in "${foreign[@]}"; do
         rustup target list --installed | grep -qx "$(rust_target "$arch")" ||
             rustup target add "$(rust_target "$arch")"
@@ -84,7 +102,12 @@ build_debs() { # arch profile [cargo-deb args...]
         export "PKG_CONFIG_SYSROOT_DIR_${target//-/_}=/"
     fi
     [ -d target/assets/man ] || cargo run -q --locked -p lockgate-assets -- target/assets
-    for package in lockgate lockctl; do
-        cargo deb -q -p "$package" --profile "$profile" --output "${DEB_OUT:-target/debs}/" "${args[@]}" "$@" -- --locked
-    done
+    local features=()
+    if [ -n "$target" ] && ! dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1; then
+        features=(--features vendored-dbus)
+    fi
+    cargo deb -q -p lockgate --profile "$profile" --output "${DEB_OUT:-target/debs}/" \
+        "${args[@]}" "${features[@]}" "$@" -- --locked
+    cargo deb -q -p lockctl --profile "$profile" --output "${DEB_OUT:-target/debs}/" \
+        "${args[@]}" "$@" -- --locked
 }

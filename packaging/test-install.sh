@@ -28,6 +28,7 @@ mirror=${DEB_MIRROR:-http://deb.debian.org/debian}
 export DEBIAN_FRONTEND=noninteractive
 
 step() { echo "== $*"; }
+quietly() { "$@" >/dev/null 2>&1; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 check() { # description command...
     local what=$1
@@ -117,10 +118,13 @@ check "man pages and completions" test -f "$root/usr/share/man/man8/lockgated.8.
     -f "$root/usr/share/bash-completion/completions/lockgate"
 
 step "the unit"
+# As the README has the owner do (systemctl works on a root that is not running).
+check "systemctl enable lockgated" quietly in_root systemctl enable lockgated.service
+wants=/etc/systemd/system/multi-user.target.wants/lockgated.service
+check "enabled for multi-user.target" test -L "$root$wants"
 check "systemd-analyze verify" systemd-analyze verify --man=no --root="$root" lockgated.service
 exposure=$(systemd-analyze security --offline=true --root="$root" lockgated.service 2>&1 | tail -1)
 echo "   $exposure"
-quietly() { "$@" >/dev/null 2>&1; }
 check "exposure at most 1.5 (--threshold=15)" \
     quietly systemd-analyze security --offline=true --threshold=15 --root="$root" lockgated.service
 
@@ -183,8 +187,8 @@ check "remove keeps the config" test -f "$root/etc/lockgate/lockgate.toml"
 check "remove takes the binaries" test ! -e "$root/usr/bin/lockgated"
 in_root apt-get purge -y -qq lockgate >/dev/null
 for gone in /var/lib/lockgate /etc/lockgate /usr/bin/lockgated /usr/bin/lockgate "$unit" \
-    /usr/share/doc/lockgate /run/lockgate; do
-    check "purge leaves no $gone" test ! -e "$root$gone"
+    /usr/share/doc/lockgate /run/lockgate "$wants"; do
+    check "purge leaves no $gone" test ! -e "$root$gone" -a ! -L "$root$gone"
 done
 check "dpkg forgot lockgate" sh -c "! chroot '$root' dpkg-query -W -f '\${Status}' lockgate 2>/dev/null | grep -q installed"
 

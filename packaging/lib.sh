@@ -106,8 +106,9 @@ build_debs() { # arch profile [cargo-deb args...]
     if [ -n "$target" ] && ! dpkg -s "libdbus-1-dev:$arch" >/dev/null 2>&1; then
         features=(--features vendored-dbus)
     fi
-    cargo deb -q -p lockgate --profile "$profile" --output "${DEB_OUT:-target/debs}/" \
+    # --strip: a dev-profile build keeps line tables (CI), which cargo-deb would ship.
+    cargo deb -q -p lockgate --profile "$profile" --strip --output "${DEB_OUT:-target/debs}/" \
         "${args[@]}" "${features[@]}" "$@" -- --locked
-    cargo deb -q -p lockctl --profile "$profile" --output "${DEB_OUT:-target/debs}/" \
+    cargo deb -q -p lockctl --profile "$profile" --strip --output "${DEB_OUT:-target/debs}/" \
         "${args[@]}" "$@" -- --locked
 }

@@ -66,12 +66,29 @@ cleanup() {
     [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
     [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null
     [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+    [ -n "${arm_build:-}" ] && kill "$arm_build" 2>/dev/null
     for m in "$root/proc" "$root/sys" "$root/dev/pts"; do
         mountpoint -q "$m" && umount -l "$m"
     done
-    rm -rf "$root"
+    rm -rf "$root" "$root.arm64.log"
 }
 trap cleanup EXIT
+
+# The arm64 build (for the qemu check at the end) runs while debootstrap downloads.
+build_arm64() {
+    local target var gnu=aarch64-linux-gnu
+    target=$(rust_target arm64)
+    var=$(echo "$target" | tr 'a-z-' 'A-Z_')
+    env "CARGO_TARGET_${var}_LINKER=$gnu-gcc" PKG_CONFIG_ALLOW_CROSS=1 \
+        "PKG_CONFIG_PATH_${target//-/_}=/usr/lib/$gnu/pkgconfig" \
+        "PKG_CONFIG_SYSROOT_DIR_${target//-/_}=/" \
+        cargo build -q --locked --profile "$profile" --target "$target" -p lockgate --bins \
+        "${arm_features[@]}"
+}
+arm_features=()
+dpkg -s libdbus-1-dev:arm64 >/dev/null 2>&1 || arm_features=(--features vendored-dbus)
+build_arm64 >"$root.arm64.log" 2>&1 &
+arm_build=$!
 
 step "debootstrap bookworm (minbase) from $mirror"
 started=$SECONDS
@@ -202,16 +219,10 @@ in_root apt-get purge -y -qq lockctl >/dev/null
 check "purged" test ! -e "$root/usr/bin/lockctl"
 
 step "arm64 under qemu-aarch64-static (without -L)"
-build_arm64() {
-    local target var gnu=aarch64-linux-gnu
-    target=$(rust_target arm64)
-    var=$(echo "$target" | tr 'a-z-' 'A-Z_')
-    env "CARGO_TARGET_${var}_LINKER=$gnu-gcc" PKG_CONFIG_ALLOW_CROSS=1 \
-        "PKG_CONFIG_PATH_${target//-/_}=/usr/lib/$gnu/pkgconfig" \
-        "PKG_CONFIG_SYSROOT_DIR_${target//-/_}=/" \
-        cargo build -q --locked --profile "$profile" --target "$target" -p lockgate --bins
-}
-build_arm64
+if ! wait "$arm_build"; then
+    cat "$root.arm64.log"
+    fail "the arm64 build"
+fi
 arm=$(bin_dir arm64 "$profile")
 check "an aarch64 executable" sh -c "file -b '$arm/lockgated' | grep -q aarch64 || od -An -tx1 -j18 -N2 '$arm/lockgated' | grep -q 'b7 00'"
 check "lockgated --version under qemu" qemu-aarch64-static "$arm/lockgated" --version

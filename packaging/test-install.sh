@@ -38,7 +38,9 @@ check() { # description command...
 
 step "tools"
 as_root apt-get install -y -qq lintian debootstrap qemu-user-static mosquitto >/dev/null
-ensure_tools amd64 arm64
+# SKIP_QEMU=1 leaves out the arm64 build and its run under qemu (CI, when it is short of time).
+skip_qemu=${SKIP_QEMU:-0}
+if [ "$skip_qemu" = 1 ]; then ensure_tools amd64; else ensure_tools amd64 arm64; fi
 
 step "build (profile $profile)"
 rm -rf target/debs target/assets
@@ -86,9 +88,11 @@ build_arm64() {
         "${arm_features[@]}"
 }
 arm_features=()
-dpkg -s libdbus-1-dev:arm64 >/dev/null 2>&1 || arm_features=(--features vendored-dbus)
-build_arm64 >"$root.arm64.log" 2>&1 &
-arm_build=$!
+if [ "$skip_qemu" != 1 ]; then
+    dpkg -s libdbus-1-dev:arm64 >/dev/null 2>&1 || arm_features=(--features vendored-dbus)
+    build_arm64 >"$root.arm64.log" 2>&1 &
+    arm_build=$!
+fi
 
 step "debootstrap bookworm (minbase) from $mirror"
 started=$SECONDS
@@ -218,6 +222,10 @@ check "its man page" test -f "$root/usr/share/man/man1/lockctl-support.1.gz"
 in_root apt-get purge -y -qq lockctl >/dev/null
 check "purged" test ! -e "$root/usr/bin/lockctl"
 
+if [ "$skip_qemu" = 1 ]; then
+    echo "install test passed, arm64 under qemu left out (SKIP_QEMU=1); idle RSS ${rss} KiB; $exposure"
+    exit 0
+fi
 step "arm64 under qemu-aarch64-static (without -L)"
 if ! wait "$arm_build"; then
     cat "$root.arm64.log"

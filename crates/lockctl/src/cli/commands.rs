@@ -286,17 +286,23 @@ fn code_text(given: Option<&str>, what: &str) -> Result<Zeroizing<String>, Error
 /// This computer's name, cut to a valid endpoint name; `lockctl` without one.
 pub(super) fn host_name() -> String {
     let text = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let mut name = String::new();
-    for c in text.trim().chars().filter(|c| !c.is_control()) {
-        if name.len() + c.len_utf8() > lockgate_e2e::command::MAX_NAME_LEN {
-            break;
-        }
-        name.push(c);
-    }
+    let name = fit_name(text.trim(), lockgate_e2e::command::MAX_NAME_LEN);
     match name.is_empty() {
         true => "lockctl".into(),
         false => name,
     }
+}
+
+/// `text` without control characters, cut at a character boundary to at most `max` bytes.
+pub(super) fn fit_name(text: &str, max: usize) -> String {
+    let mut name = String::new();
+    for c in text.chars().filter(|c| !c.is_control()) {
+        if name.len() + c.len_utf8() > max {
+            break;
+        }
+        name.push(c);
+    }
+    name
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::shell::{self, Line};
 use super::{Context, Ui};
 use crate::error::Error;
 use crate::support::{SupportError, SupportSession, SupportTarget};
+use lockgate_support::message::MAX_OPERATOR_LEN;
 use lockgate_support::{Request, Response, Status, SupportCode};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
@@ -205,14 +206,7 @@ fn input(given: &[String]) -> mpsc::UnboundedReceiver<String> {
 fn default_operator() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "support".into());
     let host = super::commands::host_name();
-    let mut name = String::new();
-    for c in format!("{user}@{host}").chars().filter(|c| !c.is_control()) {
-        if name.len() + c.len_utf8() > 32 {
-            break;
-        }
-        name.push(c);
-    }
-    name
+    super::commands::fit_name(&format!("{user}@{host}"), MAX_OPERATOR_LEN)
 }
 
 #[cfg(test)]

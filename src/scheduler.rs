@@ -154,10 +154,12 @@ impl Scheduler {
         }
     }
 
-    /// The link came up.
+    /// The link came up. A lock that advertised `pending` sends what waits as soon as the
+    /// link listens, and stops advertising while linked: its flag is served.
     pub fn connected(&mut self, id: &LockId, now: Instant) {
         if let Some(s) = self.slot(id) {
             s.link = Link::Up { since: now };
+            s.pending = None;
             s.last_activity = now;
             s.failures = 0;
             s.retry_at = None;

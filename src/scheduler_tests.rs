@@ -227,3 +227,20 @@ fn a_reload_to_on_demand_and_a_shorter_idle_timeout_ends_a_persistent_link() {
     assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(10)));
     assert_eq!(s.poll(later), vec![Action::Disconnect(id(1))]);
 }
+
+#[test]
+fn a_pending_lock_is_served_by_its_link_which_then_idles_out() {
+    let t0 = Instant::now();
+    let mut s = sched(1, &[(1, OnDemand)], t0);
+    s.advertised(&id(1), true, t0);
+    assert_eq!(connects(&s.poll(t0)), vec![id(1)]);
+    s.connected(&id(1), t0);
+    // Linked, the lock no longer advertises: its stale `pending` must not hold the link.
+    assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(30)));
+    assert_eq!(
+        s.poll(t0 + Duration::from_secs(30)),
+        vec![Action::Disconnect(id(1))]
+    );
+    s.disconnected(&id(1), t0 + Duration::from_secs(30));
+    assert!(s.poll(t0 + Duration::from_secs(31)).is_empty());
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent check of docs/vectors/{pairing,session}.json against docs/PROTOCOL.md.
+"""Independent check of docs/vectors/{pairing,session,events}.json against docs/PROTOCOL.md.
 
 Written from PROTOCOL.md alone (no Rust code read). Each party builds its own frames from its
 own inputs and state, and parses the *published* frames of the other: the endpoint builds
@@ -367,6 +367,8 @@ class Endpoint:
         check(f"endpoint: #{counter} acceptable, opens", (self.window.acceptable(counter),
                                                           pt is not None), (True, True))
         self.window.record(counter)
+        if pt[:1] == b"\x40":                           # an event (9.6): no request waits
+            return 0x40, pt[1:]
         op, in_reply_to, result = struct.unpack_from("<BQB", pt)
         check(f"endpoint: #{counter} answers a request, result 0",
               (self.waiting.pop(in_reply_to) | 0x80, result), (op, 0))
@@ -409,12 +411,32 @@ class Lock:
         response = struct.pack("<BQB", pt[0] | 0x80, c, result) + fields
         return hdr + seal(auth["key"], session_nonce(b"L", hdr), response), response
 
-    def execute(self, auth, pt, now):
+    def status(self, now):
+        """The status fields (9.2); time_ms is 0: the clock was never set. A movement that
+        started 1500 ms ago or more has ended (11.1)."""
         s = self.state
-        if pt == b"\x01":                   # status; time_ms is 0: the clock was never set
-            return 0, struct.pack("<BBBBQ", self.mechanism, DOORS.index(s["door"]),
-                                  s["battery_percent"], self.window_open | self.clock_set << 1
-                                  | s["unlatch_supported"] << 2, 0) + str8(s["firmware"].encode())
+        if self.moving_since is not None and now >= self.moving_since + 1500:
+            self.mechanism, self.moving_since = MECHANISMS.index("unlocked"), None
+        return struct.pack("<BBBBQ", self.mechanism, DOORS.index(s["door"]),
+                           s["battery_percent"], self.window_open | self.clock_set << 1
+                           | s["unlatch_supported"] << 2, 0) + str8(s["firmware"].encode())
+
+    def event(self, auth, cause, now):
+        """9.6: one event to a subscribed authorization, under its next counter."""
+        need(now < auth["subscribed_until"])
+        pt = b"\x40" + struct.pack("<IB", auth["seq"], cause) + self.status(now)
+        hdr, auth["tx"], auth["seq"] = header(2, auth["id"], auth["tx"]), auth["tx"] + 1, \
+            auth["seq"] + 1
+        return hdr + seal(auth["key"], session_nonce(b"L", hdr), pt), pt
+
+    def execute(self, auth, pt, now):
+        if pt == b"\x01":                   # status
+            return 0, self.status(now)
+        if pt[0] == 6:                      # subscribe (9.6): at most 3600 s
+            secs = struct.unpack("<H", pt[1:])[0]
+            need(len(pt) == 3 and 0 < secs <= 3600)
+            auth["subscribed_until"], auth["seq"] = now + 1000 * secs, 0
+            return 0, struct.pack("<H", secs) + self.status(now)
         if pt == b"\x02":                   # challenge: the 4 newest are kept
             auth["challenges"] = (auth["challenges"] + [(self.random, now)])[-4:]
             return 0, self.random + struct.pack("<I", 30_000)
@@ -425,8 +447,41 @@ class Lock:
             return (12 if found else 11), b""                # challenge_expired / _invalid
         if MECHANISMS[self.mechanism] in ("unlocking", "locking", "unlatching", "unlatched"):
             return 13, b""                                   # mechanism_busy
-        self.mechanism = MECHANISMS.index("unlocking")
+        self.mechanism, self.moving_since = MECHANISMS.index("unlocking"), now
         return 0, bytes([self.mechanism])
+
+
+def compare_frames(f, direction, pt, frame):
+    """A frame built by its sender against the published one; 'E' or 'L' leads the nonce."""
+    c, nonce = HEADER.unpack_from(frame)[3], session_nonce(direction[:1].upper().encode(),
+                                                            frame[:14])
+    print(f"  {direction} #{c}: {pt.hex()}")
+    check(f"{direction} #{c}: direction, counter, nonce, plaintext, frame",
+          (direction, c, nonce, pt, frame), (f["direction"], f["counter"],
+          unhex(f["nonce"]), unhex(f["plaintext"]), unhex(f["frame"])))
+
+
+def run_events(v, endpoint, lock):
+    """Section 9.6 after the session: subscribe, a turn by hand, the door opened."""
+    clock, frames = v["lock_clock_ms"], v["frames"]
+    check("events auth_id", v["auth_id"], endpoint.auth_id)
+    auth = lock.auths[endpoint.auth_id]
+    pt = b"\x06" + struct.pack("<H", 600)
+    compare_frames(frames[0], "endpoint_to_lock", pt, endpoint.send(pt))
+    frame, pt = lock.receive(unhex(frames[0]["frame"]), clock["subscribe"])
+    compare_frames(frames[1], "lock_to_endpoint", pt, frame)
+    op, fields = endpoint.receive(unhex(frames[1]["frame"]), frames[1]["counter"])
+    check("subscribed for 600 s, the unlock has completed", (op, fields[:3]),
+          (6, struct.pack("<HB", 600, MECHANISMS.index("unlocked"))))
+    lock.mechanism = MECHANISMS.index("locked")               # the knob, by hand
+    knob = lock.event(auth, 1, clock["knob_turned"])          # manual
+    lock.state["door"] = "open"
+    door = lock.event(auth, 4, clock["door_opened"])          # door
+    for published, (frame, pt) in zip(frames[2:], (knob, door)):
+        compare_frames(published, "lock_to_endpoint", pt, frame)
+        op, fields = endpoint.receive(unhex(published["frame"]), published["counter"])
+        check(f"event #{published['counter']} is an event", op, 0x40)
+    check("two events", len(frames), 4)
 
 
 def run_session(v, endpoint, lock):
@@ -436,18 +491,12 @@ def run_session(v, endpoint, lock):
     check("the session follows the pairing on the lock's clock", lock.now < clock[0], True)
     check("lock: window closed by the pairing, clock never set",
           (lock.window_open, lock.clock_set), (s["pairing_window_open"], s["clock_set"]))
-    lock.state, lock.mechanism = s, MECHANISMS.index(s["mechanism"])
+    lock.state = {k: s[k] for k in ("door", "battery_percent", "unlatch_supported", "firmware")}
+    lock.mechanism = MECHANISMS.index(s["mechanism"])
+    lock.moving_since = None
     lock.random = unhex(v["lock_challenge_randomness"])
 
-    def compare(f, direction, pt, frame):
-        """A frame built by its sender against the published one; 'E' or 'L' leads the nonce."""
-        c, nonce = HEADER.unpack_from(frame)[3], session_nonce(direction[:1].upper().encode(),
-                                                                frame[:14])
-        print(f"  {direction} #{c}: {pt.hex()}")
-        check(f"{direction} #{c}: direction, counter, nonce, plaintext, frame",
-              (direction, c, nonce, pt, frame), (f["direction"], f["counter"],
-              unhex(f["nonce"]), unhex(f["plaintext"]), unhex(f["frame"])))
-
+    compare = compare_frames
     challenge = None
     requests = (lambda: b"\x01", lambda: b"\x02", lambda: b"\x04" + challenge)
     for i, (make_request, now) in enumerate(zip(requests, clock)):
@@ -467,12 +516,14 @@ def run_session(v, endpoint, lock):
 
 def main():
     vectors = {n: Vector(json.loads((VECTORS / f"{n}.json").read_text()), n)
-               for n in ("pairing", "session")}
+               for n in ("pairing", "session", "events")}
     try:
         print(vectors["pairing"]["description"])
         endpoint, lock = run_pairing(vectors["pairing"])
         print(vectors["session"]["description"])
         run_session(vectors["session"], endpoint, lock)
+        print(vectors["events"]["description"])
+        run_events(vectors["events"], endpoint, lock)
         failed.extend(f"{key}: not checked" for v in vectors.values() for key in v.unread())
     except Exception as e:          # a malformed vector aborts the run but is still reported
         failed.append(f"aborted: {type(e).__name__}: {e}")

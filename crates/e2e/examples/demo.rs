@@ -90,6 +90,7 @@ fn main() {
         match session.receive(&answer).expect("authentic answer") {
             Incoming::Response(r) => r.result,
             Incoming::Refused { code, .. } => Err(code),
+            Incoming::Event(e) => panic!("an event instead of an answer: {e:?}"),
         }
     };
 

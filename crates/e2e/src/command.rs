@@ -21,6 +21,8 @@ pub const NO_END: u64 = u64::MAX;
 pub const MAX_INVITE_TTL_SECS: u32 = 30 * 24 * 3600;
 /// Set in a response's opcode: `response opcode = request opcode | RESPONSE_FLAG`.
 pub const RESPONSE_FLAG: u8 = 0x80;
+/// Longest subscription to state events an endpoint may ask for (1 hour); it renews before.
+pub const MAX_SUBSCRIPTION_SECS: u16 = 3600;
 
 macro_rules! byte_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal,)* }) => {
@@ -57,6 +59,8 @@ byte_enum! {
         Unlock = 0x04,
         /// Unlock and pull the latch.
         Unlatch = 0x05,
+        /// Subscribe to state events for a time (0 cancels).
+        Subscribe = 0x06,
         /// Create an invite code (admin).
         InviteCreate = 0x10,
         /// List authorizations (admin).
@@ -236,6 +240,12 @@ pub enum Request {
         /// Milliseconds since the Unix epoch.
         unix_ms: u64,
     },
+    /// Receive state events for `secs` seconds from now (replacing any earlier
+    /// subscription); 0 cancels.
+    Subscribe {
+        /// At most [`MAX_SUBSCRIPTION_SECS`].
+        secs: u16,
+    },
 }
 
 impl Request {
@@ -250,6 +260,7 @@ impl Request {
             Request::AuthRevoke { .. } => Opcode::AuthRevoke,
             Request::AuthRename { .. } => Opcode::AuthRename,
             Request::SetTime { .. } => Opcode::SetTime,
+            Request::Subscribe { .. } => Opcode::Subscribe,
         }
     }
 
@@ -269,6 +280,7 @@ impl Request {
                 put_short_str(&mut out, name);
             }
             Request::SetTime { unix_ms } => out.extend_from_slice(&unix_ms.to_le_bytes()),
+            Request::Subscribe { secs } => out.extend_from_slice(&secs.to_le_bytes()),
         }
         out
     }
@@ -300,6 +312,16 @@ impl Request {
             Opcode::SetTime => Request::SetTime {
                 unix_ms: r.u64("unix_ms")?,
             },
+            Opcode::Subscribe => {
+                let secs = r.u16("secs")?;
+                if secs > MAX_SUBSCRIPTION_SECS {
+                    return Err(DecodeError::InvalidValue {
+                        field: "secs",
+                        value: u64::from(secs),
+                    });
+                }
+                Request::Subscribe { secs }
+            }
         };
         r.finish()?;
         Ok(request)
@@ -378,6 +400,13 @@ pub enum ResponseBody {
     AuthList(Vec<AuthEntry>),
     /// Answer to revoke, rename and set-time: done, nothing to report.
     Done,
+    /// Answer to [`Request::Subscribe`]: how long events will come, and the status now.
+    Subscribed {
+        /// Seconds until the subscription ends (0: cancelled).
+        expires_in_secs: u16,
+        /// The lock's status when the subscription started.
+        status: LockStatus,
+    },
 }
 
 /// A response from the lock.
@@ -437,14 +466,13 @@ impl Response {
 
 fn write_body(body: &ResponseBody, out: &mut Vec<u8>) {
     match body {
-        ResponseBody::Status(s) => {
-            out.extend_from_slice(&[s.state as u8, s.door as u8, s.battery_percent]);
-            let flags = u8::from(s.pairing_window_open)
-                | u8::from(s.clock_set) << 1
-                | u8::from(s.unlatch_supported) << 2;
-            out.push(flags);
-            out.extend_from_slice(&s.time_ms.to_le_bytes());
-            put_short_str(out, &s.firmware);
+        ResponseBody::Status(s) => write_status(s, out),
+        ResponseBody::Subscribed {
+            expires_in_secs,
+            status,
+        } => {
+            out.extend_from_slice(&expires_in_secs.to_le_bytes());
+            write_status(status, out);
         }
         ResponseBody::Challenge {
             challenge,
@@ -472,6 +500,16 @@ fn write_body(body: &ResponseBody, out: &mut Vec<u8>) {
         }
         ResponseBody::Done => {}
     }
+}
+
+pub(crate) fn write_status(s: &LockStatus, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[s.state as u8, s.door as u8, s.battery_percent]);
+    let flags = u8::from(s.pairing_window_open)
+        | u8::from(s.clock_set) << 1
+        | u8::from(s.unlatch_supported) << 2;
+    out.push(flags);
+    out.extend_from_slice(&s.time_ms.to_le_bytes());
+    put_short_str(out, &s.firmware);
 }
 
 fn read_body(opcode: Opcode, r: &mut Reader<'_>) -> Result<ResponseBody, DecodeError> {
@@ -510,10 +548,14 @@ fn read_body(opcode: Opcode, r: &mut Reader<'_>) -> Result<ResponseBody, DecodeE
             ResponseBody::AuthList(entries)
         }
         Opcode::AuthRevoke | Opcode::AuthRename | Opcode::SetTime => ResponseBody::Done,
+        Opcode::Subscribe => ResponseBody::Subscribed {
+            expires_in_secs: r.u16("expires_in_secs")?,
+            status: read_status(r)?,
+        },
     })
 }
 
-fn read_status(r: &mut Reader<'_>) -> Result<LockStatus, DecodeError> {
+pub(crate) fn read_status(r: &mut Reader<'_>) -> Result<LockStatus, DecodeError> {
     let state = MechanismState::read(r, "state")?;
     let door = DoorState::read(r, "door")?;
     let battery_percent = r.u8("battery")?;

@@ -7,6 +7,7 @@
 use crate::codec::DecodeError;
 use crate::command::{Grant, Request, Response};
 use crate::error_code::ErrorCode;
+use crate::event::{Event, EVENT_TAG};
 use crate::keys::{KeyError, PublicKey, SessionKey, StaticSecret};
 use crate::pairing::{
     macs_equal, spake_start, transcript, valid_spake_message, BoundKeys, CodeKind, PairConfirm,
@@ -284,6 +285,9 @@ pub(crate) fn pairing_frame(pairing_id: u32, step: Step, body: &[u8]) -> Vec<u8>
 pub enum Incoming {
     /// An authenticated response.
     Response(Response),
+    /// An authenticated state event (the endpoint subscribed with
+    /// [`Request::Subscribe`](crate::command::Request::Subscribe)).
+    Event(Event),
     /// A cleartext refusal of the request with this counter. Unauthenticated: a relay could
     /// have forged it, so show it, but do not treat it as proof of anything.
     Refused {
@@ -303,7 +307,7 @@ pub enum ReceiveError {
     /// Refused by the session layer (replay, authentication).
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// Authenticated but not a valid response.
+    /// Authenticated but not a valid response or event.
     #[error("malformed response: {0}")]
     Malformed(#[from] DecodeError),
 }
@@ -355,6 +359,9 @@ impl EndpointSession {
             Kind::Pairing => Err(ReceiveError::NotForUs),
             Kind::Session => {
                 let plaintext = self.channel.open(&header, body)?;
+                if plaintext.first() == Some(&EVENT_TAG) {
+                    return Ok(Incoming::Event(Event::decode(&plaintext)?));
+                }
                 Ok(Incoming::Response(Response::decode(&plaintext)?))
             }
         }

@@ -1,4 +1,4 @@
-//! Published test vectors: `docs/vectors/pairing.json` and `docs/vectors/session.json`.
+//! Published test vectors: `docs/vectors/pairing.json`, `session.json` and `events.json`.
 //!
 //! The test runs a full pairing and a short session between the real endpoint and the real
 //! reference lock, with fixed keys, codes and randomness, and compares every byte with the
@@ -83,8 +83,8 @@ fn frame_json(direction: Direction, frame: &[u8], plaintext: &[u8]) -> Value {
     })
 }
 
-/// Runs the scripted pairing and session; returns (pairing.json, session.json).
-fn generate() -> (Value, Value) {
+/// Runs the scripted pairing and session; returns (pairing.json, session.json, events.json).
+fn generate() -> (Value, Value, Value) {
     let endpoint_wide = pattern(0x80, 64);
     let lock_wide = pattern(0xc0, 64);
     let challenge = pattern(0xa0, 16);
@@ -245,7 +245,52 @@ fn generate() -> (Value, Value) {
             "answer": hex::encode(&refusal),
         },
     });
-    (pairing_json, session_json)
+
+    // The same session goes on: a subscription, then two state changes the lock reports.
+    let subscribe_at = now + 2_000;
+    let mut frames = Vec::new();
+    let request = Request::Subscribe { secs: 600 };
+    let sealed = session.request(&request).unwrap();
+    frames.push(frame_json(
+        Direction::EndpointToLock,
+        &sealed.frame,
+        &request.encode(),
+    ));
+    let answer = lock
+        .handle_frame(subscribe_at, Via::Gateway, &sealed.frame)
+        .frames
+        .remove(0);
+    let Incoming::Response(response) = session.receive(&answer).unwrap() else {
+        panic!("refused")
+    };
+    frames.push(frame_json(
+        Direction::LockToEndpoint,
+        &answer,
+        &response.encode(),
+    ));
+    let knob_at = subscribe_at + 1_000;
+    lock.turn_knob(knob_at);
+    let door_at = knob_at + 1_000;
+    lock.set_door(door_at, crate::command::DoorState::Open);
+    assert!(lock.has_pending_events());
+    let collected = lock.collect_events(door_at + 500).frames;
+    for frame in &collected {
+        let Incoming::Event(event) = session.receive(frame).unwrap() else {
+            panic!("not an event")
+        };
+        frames.push(frame_json(
+            Direction::LockToEndpoint,
+            frame,
+            &event.encode(),
+        ));
+    }
+    let events_json = json!({
+        "description": "State events, continuing the session of session.json (same keys and counters): the endpoint subscribes for 600 s after the unlock has completed, then someone turns the knob by hand (the lock locks) and opens the door. The lock queues one event per change and sends both when a gateway collects them.",
+        "auth_id": 1,
+        "lock_clock_ms": { "subscribe": subscribe_at, "knob_turned": knob_at, "door_opened": door_at },
+        "frames": frames,
+    });
+    (pairing_json, session_json, events_json)
 }
 
 /// SPAKE2 messages each side must refuse (section 3.1), each checked here: `to_lock` are
@@ -344,8 +389,13 @@ fn vector_path(name: &str) -> PathBuf {
 
 #[test]
 fn the_code_matches_the_published_vectors_byte_for_byte() {
-    let (pairing, session) = generate();
-    for (name, value) in [("pairing.json", pairing), ("session.json", session)] {
+    let (pairing, session, events) = generate();
+    let files = [
+        ("pairing.json", pairing),
+        ("session.json", session),
+        ("events.json", events),
+    ];
+    for (name, value) in files {
         let path = vector_path(name);
         if std::env::var_os("LOCKGATE_WRITE_VECTORS").is_some() {
             let text = serde_json::to_string_pretty(&value).unwrap() + "\n";

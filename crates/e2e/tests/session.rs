@@ -326,8 +326,8 @@ fn a_lock_without_a_latch_refuses_unlatch() {
 #[test]
 fn the_status_reports_sensors_battery_and_firmware() {
     let (mut w, mut ep) = admin_world(34);
-    w.lock.set_battery(42);
-    w.lock.set_door(DoorState::Open);
+    w.lock.set_battery(w.now, 42);
+    w.lock.set_door(w.now, DoorState::Open);
     let s = status(&mut w, &mut ep);
     assert_eq!(s.battery_percent, 42);
     assert_eq!(s.door, DoorState::Open);

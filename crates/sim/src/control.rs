@@ -3,9 +3,12 @@
 //! registered agents.
 
 use crate::bluez::adapter::set_powered;
+use crate::link::flush_events;
+use crate::lock::{LockError, SimLock};
 use crate::radio::set_in_range;
 use crate::world::{unix_ms, ConnectFault, Shared};
 use lockgate_e2e::command::DoorState;
+use lockgate_e2e::lock::Effect;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,21 @@ impl Control {
     /// The control interface of the simulation.
     pub fn new(shared: Arc<Shared>) -> Self {
         Control { shared }
+    }
+
+    /// Changes lock `l` with `f`, counts it, and sends the events it queued if a gateway is
+    /// linked and listening (else the lock advertises `pending`).
+    fn change(
+        &self,
+        l: usize,
+        counter: &str,
+        f: impl FnOnce(&mut SimLock, u64) -> Result<Vec<Effect>, LockError>,
+    ) -> fdo::Result<()> {
+        let mut world = self.shared.world();
+        f(&mut world.locks[l].lock, unix_ms()).map_err(failed)?;
+        world.count(counter);
+        flush_events(&mut world, l, self.shared.config.mtu);
+        Ok(())
     }
 
     fn lock(&self, id: &str) -> fdo::Result<usize> {
@@ -85,10 +103,13 @@ impl Control {
     /// Sets a lock's battery level.
     fn set_battery(&self, lock: &str, percent: u8) -> fdo::Result<()> {
         let l = self.lock(lock)?;
-        self.shared.world().locks[l]
-            .lock
-            .set_battery(percent)
-            .map_err(failed)
+        self.change(l, "ctl.battery", |lock, now| lock.set_battery(now, percent))
+    }
+
+    /// Turns a lock's knob by hand: locked or jammed → unlocked, unlocked → locked, at once.
+    fn turn_knob(&self, lock: &str) -> fdo::Result<()> {
+        let l = self.lock(lock)?;
+        self.change(l, "ctl.knob", SimLock::turn_knob)
     }
 
     /// Makes a lock's next movement jam.
@@ -110,8 +131,7 @@ impl Control {
                 )))
             }
         };
-        self.shared.world().locks[l].lock.set_door(door);
-        Ok(())
+        self.change(l, "ctl.door", |lock, now| lock.set_door(now, door))
     }
 
     /// Erases a lock's authorizations.

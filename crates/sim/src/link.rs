@@ -6,7 +6,7 @@
 use crate::bluez::{emit_changed, BluezError};
 use crate::objects::{export_gatt, paths};
 use crate::timing::Timing;
-use crate::world::{unix_ms, ConnectFault, NotifyMode, Shared};
+use crate::world::{unix_ms, ConnectFault, NotifyMode, Shared, World};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,6 +96,43 @@ pub async fn connect(shared: &Arc<Shared>, a: usize, l: usize) -> Result<(), Blu
     Ok(())
 }
 
+/// Sends lock `l`'s waiting state events (PROTOCOL.md §9.6) if a client listens on its link:
+/// connected, services resolved, `tx` notifying. Call with the world locked after anything
+/// that may queue events or make a link ready for them.
+pub fn flush_events(world: &mut World, l: usize, mtu: u16) {
+    let Some(a) = world.locks[l].linked_to else {
+        return;
+    };
+    let Some(dev) = world.adapters[a].devices.get(&l) else {
+        return;
+    };
+    let listening = match &dev.notify {
+        NotifyMode::Off => false,
+        NotifyMode::Sessions(clients) => !clients.is_empty(),
+        NotifyMode::Acquired(_) => true,
+    };
+    let Some(tx) = dev
+        .link_tx
+        .clone()
+        .filter(|_| dev.connected && dev.services_resolved && listening)
+    else {
+        return;
+    };
+    let lock = &mut world.locks[l].lock;
+    if !lock.has_pending_events() {
+        return;
+    }
+    match lock.collect_events(mtu, unix_ms()) {
+        Ok(fragments) => {
+            for fragment in fragments {
+                let _ = tx.send(fragment);
+            }
+            world.count("events.sent");
+        }
+        Err(e) => log::error!("lock {}: {e}", lock.lock_id()),
+    }
+}
+
 /// Exports the GATT database and sets `ServicesResolved`, one interval after connecting.
 async fn resolve_services(shared: Arc<Shared>, a: usize, l: usize, link_id: u64) {
     Timing::wait(shared.config.timing.intervals(1)).await;
@@ -105,6 +142,10 @@ async fn resolve_services(shared: Arc<Shared>, a: usize, l: usize, link_id: u64)
         let dev = world.adapters[a].devices.entry(l).or_default();
         let current = dev.connected && dev.link_id == link_id;
         dev.services_resolved |= current;
+        if current {
+            // `StartNotify` sessions outlive links: a client may be listening already.
+            flush_events(&mut world, l, shared.config.mtu);
+        }
         current
     };
     if let (true, Some(p)) = (resolved, paths(&shared, a, l)) {
@@ -128,6 +169,10 @@ pub async fn drop_link(shared: &Arc<Shared>, a: usize, l: usize, why: &str) -> b
         dev.connected = false;
         dev.services_resolved = false;
         dev.link_tx = None;
+        // bluetoothd's default filter (`DuplicateData` true) signals every advertisement
+        // report; the simulation signals changes only, and the first report after a link
+        // again, so that a client sees flags (`pending`) a lock raises anew once unlinked.
+        dev.adv = None;
         dev.write_pending = false;
         let write = dev.write_socket.take();
         let notify = match std::mem::take(&mut dev.notify) {
@@ -239,7 +284,12 @@ pub async fn write_rx(
                 }
             }
         }
-        (entry.faults.slow_writes, drop_now, link_id, rounds)
+        let slow = entry.faults.slow_writes;
+        if !drop_now {
+            // An actuation queues events for every subscriber, the sender included.
+            flush_events(&mut world, l, mtu);
+        }
+        (slow, drop_now, link_id, rounds)
     };
     if drop_now {
         shared.world().count("fault.link_drop");

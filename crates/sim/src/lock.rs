@@ -133,7 +133,7 @@ impl SimLock {
             lock_id: self.lock_id(),
             flags: AdvFlags {
                 pairing: self.machine.pairing_window_open(now_ms),
-                pending: false,
+                pending: self.machine.has_pending_events(),
             },
         }
     }
@@ -196,14 +196,36 @@ impl SimLock {
     }
 
     /// Sets the battery level.
-    pub fn set_battery(&mut self, percent: u8) -> Result<(), LockError> {
-        self.machine.set_battery(percent);
-        self.save()
+    pub fn set_battery(&mut self, now_ms: u64, percent: u8) -> Result<Vec<Effect>, LockError> {
+        let out = self.machine.set_battery(now_ms, percent);
+        self.commit_effects(out)
     }
 
     /// Sets the door sensor.
-    pub fn set_door(&mut self, door: DoorState) {
-        self.machine.set_door(door);
+    pub fn set_door(&mut self, now_ms: u64, door: DoorState) -> Result<Vec<Effect>, LockError> {
+        let out = self.machine.set_door(now_ms, door);
+        self.commit_effects(out)
+    }
+
+    /// Someone turns the knob by hand.
+    pub fn turn_knob(&mut self, now_ms: u64) -> Result<Vec<Effect>, LockError> {
+        let out = self.machine.turn_knob(now_ms);
+        self.commit_effects(out)
+    }
+
+    /// Whether state events wait for a gateway (advertised as `pending`).
+    pub fn has_pending_events(&self) -> bool {
+        self.machine.has_pending_events()
+    }
+
+    /// Seals the waiting state events; returns their fragments at `mtu` to notify on `tx`.
+    pub fn collect_events(&mut self, mtu: u16, now_ms: u64) -> Result<Vec<Vec<u8>>, LockError> {
+        let out = self.machine.collect_events(now_ms);
+        let frames = self.commit(out)?;
+        Ok(frames
+            .iter()
+            .flat_map(|f| fragments(f, mtu).into_iter().flatten())
+            .collect())
     }
 
     /// Erases all authorizations.

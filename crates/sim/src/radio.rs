@@ -3,7 +3,7 @@
 //! (temporary devices expire; the locks' own timers run).
 
 use crate::bluez::emit_changed;
-use crate::link::drop_link;
+use crate::link::{drop_link, flush_events};
 use crate::objects::{export_device, paths, unexport_device};
 use crate::timing::Timing;
 use crate::world::{unix_ms, DiscoveryFilter, Shared};
@@ -152,10 +152,13 @@ pub async fn housekeeping(shared: Arc<Shared>) {
         let expired: Vec<(usize, usize)> = {
             let mut world = shared.world();
             let now_ms = unix_ms();
-            for entry in &mut world.locks {
-                if let Err(e) = entry.lock.poll(now_ms) {
-                    log::error!("lock {}: {e}", entry.lock.lock_id());
+            for l in 0..world.locks.len() {
+                let lock = &mut world.locks[l].lock;
+                if let Err(e) = lock.poll(now_ms) {
+                    log::error!("lock {}: {e}", lock.lock_id());
                 }
+                // A movement that ended, or auto-lock, may have queued events.
+                flush_events(&mut world, l, shared.config.mtu);
             }
             let timeout = shared.config.temporary_timeout;
             let mut expired = Vec::new();

@@ -1,13 +1,15 @@
 //! Authorizations held by the lock: the durable record, the live channel, the challenges
 //! issued to it, and the rules of what each role may do when.
 
-use crate::command::{Grant, Opcode, Role, CHALLENGE_LEN};
+use crate::command::{Grant, LockStatus, Opcode, Role, CHALLENGE_LEN};
 use crate::error_code::ErrorCode;
+use crate::event::{Event, EventCause, MAX_QUEUED_EVENTS};
 use crate::keys::{PublicKey, SessionKey};
 use crate::session::{Channel, ChannelState, Direction};
 use crate::setup_code::InviteCode;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -59,6 +61,11 @@ pub struct Authorization {
     /// The session channel.
     pub channel: Channel,
     challenges: Vec<Challenge>,
+    /// State events: until when they are wanted (lock clock), and those not yet collected.
+    /// Neither is durable: after a restart the endpoint subscribes again.
+    subscribed_until: Option<u64>,
+    events: VecDeque<Event>,
+    next_event_seq: u32,
 }
 
 impl Authorization {
@@ -74,6 +81,9 @@ impl Authorization {
             record,
             channel,
             challenges: Vec::new(),
+            subscribed_until: None,
+            events: VecDeque::new(),
+            next_event_seq: 0,
         }
     }
 
@@ -124,6 +134,43 @@ impl Authorization {
         bytes
     }
 
+    /// Subscribes to state events until `until` (`None` cancels, and drops events not yet
+    /// collected).
+    pub fn subscribe(&mut self, until: Option<u64>) {
+        self.subscribed_until = until;
+        if until.is_none() {
+            self.events.clear();
+        }
+    }
+
+    /// Whether events are wanted at `now`.
+    pub fn subscribed(&self, now: u64) -> bool {
+        self.subscribed_until.is_some_and(|until| now < until)
+    }
+
+    /// Queues an event; the oldest goes when the queue is full.
+    pub fn queue_event(&mut self, cause: EventCause, status: LockStatus) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(Event {
+            seq: self.next_event_seq,
+            cause,
+            status,
+        });
+        self.next_event_seq = self.next_event_seq.wrapping_add(1);
+    }
+
+    /// Whether events wait to be collected.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Takes the events waiting, oldest first.
+    pub fn take_events(&mut self) -> VecDeque<Event> {
+        std::mem::take(&mut self.events)
+    }
+
     /// Forgets every challenge issued.
     pub fn clear_challenges(&mut self) {
         self.challenges.clear();
@@ -157,6 +204,7 @@ pub fn role_permits(role: Role, opcode: Opcode) -> bool {
         | Opcode::Lock
         | Opcode::Unlock
         | Opcode::Unlatch
+        | Opcode::Subscribe
         | Opcode::AuthRename => true,
         Opcode::InviteCreate | Opcode::AuthList | Opcode::AuthRevoke | Opcode::SetTime => {
             role == Role::Admin

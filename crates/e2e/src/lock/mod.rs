@@ -23,6 +23,7 @@ pub use window::MAX_FAILED_ATTEMPTS;
 
 use crate::command::{DoorState, MechanismState, Role};
 use crate::error_code::ErrorCode;
+use crate::event::EventCause;
 use crate::keys::{PublicKey, StaticSecret};
 use crate::setup_code::LabelCode;
 use auth::Authorization;
@@ -52,6 +53,8 @@ pub struct LockConfig {
     pub unlatch_supported: bool,
     /// How long a pairing attempt may wait for its next message.
     pub pairing_step_timeout_ms: u64,
+    /// Lock again by itself after resting unlocked this long with the door not open; 0 = off.
+    pub auto_lock_ms: u64,
 }
 
 impl Default for LockConfig {
@@ -65,6 +68,7 @@ impl Default for LockConfig {
             unlatch_hold_ms: 1_000,
             unlatch_supported: true,
             pairing_step_timeout_ms: 30_000,
+            auto_lock_ms: 0,
         }
     }
 }
@@ -297,14 +301,78 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         self.mechanism.inject_jam();
     }
 
-    /// Sets the battery level (clamped to 100).
-    pub fn set_battery(&mut self, percent: u8) {
-        self.mechanism.battery_percent = percent.min(100);
+    /// Sets the battery level (clamped to 100); a change is an event.
+    pub fn set_battery(&mut self, now: u64, percent: u8) -> Output {
+        let now = self.clock(now);
+        let mut out = self.advance(now);
+        let percent = percent.min(100);
+        if percent != self.mechanism.battery_percent {
+            self.mechanism.battery_percent = percent;
+            out.persist = true;
+            self.notify(now, EventCause::Battery);
+        }
+        out
     }
 
-    /// Sets the door sensor reading.
-    pub fn set_door(&mut self, door: DoorState) {
-        self.mechanism.door = door;
+    /// Sets the door sensor reading; a change is an event.
+    pub fn set_door(&mut self, now: u64, door: DoorState) -> Output {
+        let now = self.clock(now);
+        let out = self.advance(now);
+        if door != self.mechanism.door {
+            self.mechanism.set_door(door, now, self.config.auto_lock_ms);
+            self.notify(now, EventCause::Door);
+        }
+        out
+    }
+
+    /// Someone turns the knob by hand: the bolt moves at once (ignored while the motor
+    /// moves); subscribers get an event.
+    pub fn turn_knob(&mut self, now: u64) -> Output {
+        let now = self.clock(now);
+        let mut out = self.advance(now);
+        if let Some(state) = self.mechanism.turn_by_hand(now, self.config.auto_lock_ms) {
+            out.effects.push(Effect::Mechanism(state));
+            out.persist = true;
+            self.notify(now, EventCause::Manual);
+        }
+        out
+    }
+
+    /// Whether events wait for a gateway to collect them: advertise `pending`.
+    pub fn has_pending_events(&self) -> bool {
+        self.auths.values().any(Authorization::has_events)
+    }
+
+    /// Seals every event waiting, for every subscriber, into frames to notify now (a
+    /// gateway is linked and listening). Persist before sending, as always.
+    pub fn collect_events(&mut self, now: u64) -> Output {
+        let now = self.clock(now);
+        let mut out = self.advance(now);
+        for auth in self.auths.values_mut() {
+            for event in auth.take_events() {
+                match auth.channel.seal(&event.encode()) {
+                    Ok(sealed) => {
+                        out.persist |= sealed.persist.is_some();
+                        out.frames.push(sealed.frame);
+                    }
+                    // Counters exhausted: the authorization must pair again; nothing to send.
+                    Err(_) => break,
+                }
+            }
+        }
+        out
+    }
+
+    /// Queues an event with the status now for every authorization subscribed and allowed
+    /// to hear from the lock through a gateway.
+    fn notify(&mut self, now: u64, cause: EventCause) {
+        let wall = self.wall_clock(now);
+        let status = self.status(now);
+        for auth in self.auths.values_mut() {
+            if auth.subscribed(now) && auth.check_valid(wall, Via::Gateway).is_ok() {
+                auth.queue_event(cause, status.clone());
+            }
+        }
     }
 
     /// Notices a clock stepped backwards: every challenge and pairing exchange in flight is
@@ -322,9 +390,12 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
 
     fn advance(&mut self, now: u64) -> Output {
         let mut out = Output::default();
-        while let Some(state) = self.mechanism.poll(now, self.config.unlatch_hold_ms) {
+        let c = &self.config;
+        let (hold, move_ms, auto) = (c.unlatch_hold_ms, c.actuation_ms, c.auto_lock_ms);
+        while let Some((state, cause)) = self.mechanism.poll(now, hold, move_ms, auto) {
             out.effects.push(Effect::Mechanism(state));
             out.persist = true;
+            self.notify(now, cause);
         }
         if let Some(reason) = self.window.expire(now) {
             out.effects.push(Effect::PairingWindowClosed(reason));

@@ -8,6 +8,7 @@ use crate::command::{
     CHALLENGE_LEN, MAX_FIRMWARE_LEN, MAX_INVITE_TTL_SECS,
 };
 use crate::error_code::ErrorCode;
+use crate::event::EventCause;
 use crate::replay::ReplayError;
 use crate::session::SessionError;
 use crate::setup_code::{InviteCode, INVITE_ID_LIMIT};
@@ -75,7 +76,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         // after a reboot; reads need not be (section 11.5 of the specification).
         if !matches!(
             opcode,
-            Opcode::Status | Opcode::Challenge | Opcode::AuthList
+            Opcode::Status | Opcode::Challenge | Opcode::AuthList | Opcode::Subscribe
         ) {
             out.persist = true;
         }
@@ -149,6 +150,18 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
             Request::AuthList => Ok(ResponseBody::AuthList(self.list())),
             Request::AuthRevoke { id } => self.revoke(auth_id, id, out),
             Request::AuthRename { id, name } => self.rename(auth_id, role, id, name, out),
+            Request::Subscribe { secs } => {
+                let until = (secs > 0).then(|| now.saturating_add(u64::from(secs) * 1000));
+                let status = self.status(now);
+                self.auths
+                    .get_mut(&auth_id)
+                    .ok_or(ErrorCode::UnknownAuthorization)?
+                    .subscribe(until);
+                Ok(ResponseBody::Subscribed {
+                    expires_in_secs: secs,
+                    status,
+                })
+            }
             Request::SetTime { unix_ms } => {
                 self.clock_offset_ms = Some(
                     (i128::from(unix_ms) - i128::from(now))
@@ -190,11 +203,12 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         if action == Action::Unlatch && !self.config.unlatch_supported {
             return Err(ErrorCode::UnlatchNotSupported);
         }
-        let state = self
-            .mechanism
-            .start(action, now, self.config.actuation_ms)?;
+        let state =
+            self.mechanism
+                .start(action, EventCause::Remote, now, self.config.actuation_ms)?;
         out.effects.push(Effect::Mechanism(state));
         out.persist = true;
+        self.notify(now, EventCause::Remote);
         Ok(ResponseBody::Actuation(state))
     }
 

@@ -74,7 +74,19 @@ impl World {
         self.absorb(out);
     }
 
-    fn absorb(&mut self, out: Output) -> Vec<Vec<u8>> {
+    /// Collects the events the lock has waiting (a gateway linked to it); returns the frames.
+    pub fn collect_events(&mut self) -> Vec<Vec<u8>> {
+        let out = self.lock.collect_events(self.now);
+        self.absorb(out)
+    }
+
+    /// Turns the lock's knob by hand.
+    pub fn turn_knob(&mut self) {
+        let out = self.lock.turn_knob(self.now);
+        self.absorb(out);
+    }
+
+    pub fn absorb(&mut self, out: Output) -> Vec<Vec<u8>> {
         if out.persist {
             self.persisted = Some(self.lock.snapshot());
         }

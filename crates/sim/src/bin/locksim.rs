@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use lockgate_e2e::LockConfig;
 use locksim::control::{CONTROL_INTERFACE, CONTROL_PATH};
 use locksim::testbed::PrivateBus;
 use locksim::{Sim, SimConfig, Timing};
@@ -50,6 +51,10 @@ struct SimArgs {
     /// a gateway can use the locks without a pairing step). Kept in --state-dir like any bond.
     #[arg(long, global = true)]
     bonded: bool,
+    /// Locks lock themselves after resting unlocked this many seconds with the door not
+    /// open (0: off).
+    #[arg(long, global = true, default_value_t = 0)]
+    auto_lock_secs: u64,
     /// ATT MTU of every link (23 to 517).
     #[arg(long, global = true, default_value_t = 247, value_parser = clap::value_parser!(u16).range(23..=517))]
     mtu: u16,
@@ -72,8 +77,10 @@ enum Ctl {
     Locks,
     /// Press a lock's button (opens or closes its pairing window).
     Press { lock: String },
-    /// Set a lock's battery level.
+    /// Set a lock's battery level (subscribed endpoints get an event).
     Battery { lock: String, percent: u8 },
+    /// Turn a lock's knob by hand: locked → unlocked, unlocked → locked, at once.
+    Knob { lock: String },
     /// Make a lock's next movement jam.
     Jam { lock: String },
     /// Open or close a lock's door (`open` or `closed`).
@@ -107,6 +114,10 @@ impl SimArgs {
             },
             mtu: self.mtu,
             bonded: self.bonded,
+            lock: LockConfig {
+                auto_lock_ms: self.auto_lock_secs.saturating_mul(1000),
+                ..LockConfig::default()
+            },
             ..SimConfig::default()
         }
     }
@@ -184,6 +195,7 @@ async fn ctl(address: &str, action: Ctl) -> Result<()> {
         Ctl::Battery { lock, percent } => {
             drop(call("SetBattery")(s().add_field(lock).add_field(percent).build()?).await?)
         }
+        Ctl::Knob { lock } => drop(call("TurnKnob")(s().add_field(lock).build()?).await?),
         Ctl::Jam { lock } => drop(call("Jam")(s().add_field(lock).build()?).await?),
         Ctl::Door { lock, state } => {
             drop(call("SetDoor")(s().add_field(lock).add_field(state).build()?).await?)

@@ -91,6 +91,12 @@ impl Characteristic {
             .or_default())
     }
 
+    /// The lock's waiting state events go out now that someone listens.
+    fn flush_events(&self) {
+        let mtu = self.shared.config.mtu;
+        crate::link::flush_events(&mut self.shared.world(), self.lock, mtu);
+    }
+
     fn connected(&self) -> bool {
         self.dev(|d| d.connected)
     }
@@ -197,6 +203,7 @@ impl Characteristic {
         if first {
             self.emit(vec![("Notifying", Value::from(true))]).await;
         }
+        self.flush_events();
         Ok(())
     }
 
@@ -263,6 +270,7 @@ impl Characteristic {
         self.emit(vec![("NotifyAcquired", Value::from(true))]).await;
         let ids = (self.shared.clone(), self.adapter, self.lock);
         tokio::spawn(watch_notify_socket(ids, ours, self.my_path()));
+        self.flush_events();
         Ok((theirs, self.shared.config.mtu))
     }
 

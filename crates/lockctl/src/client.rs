@@ -46,6 +46,7 @@ fn answer_kind(body: &ResponseBody) -> &'static str {
         ResponseBody::InviteCreated { .. } => "invite",
         ResponseBody::AuthList(_) => "user list",
         ResponseBody::Done => "done",
+        ResponseBody::Subscribed { .. } => "subscription",
     }
 }
 

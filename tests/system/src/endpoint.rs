@@ -58,6 +58,8 @@ impl Link {
             let (counter, answer) = match self.session.receive(&m.payload) {
                 Ok(Incoming::Response(r)) => (r.in_reply_to, Ok(r)),
                 Ok(Incoming::Refused { counter, code }) => (counter, Err(code)),
+                // This endpoint never subscribes to state events.
+                Ok(Incoming::Event(e)) => bail!("an unasked event on {}: {e:?}", self.topic),
                 // At-least-once delivery: a copy of a frame already seen.
                 Err(ReceiveError::Session(SessionError::Replay(_))) => continue,
                 Err(e) => bail!("a frame on {} does not open: {e}", self.topic),

@@ -10,7 +10,7 @@
 #     daemon itself as that user against a mosquitto of the test, and reads its idle RSS;
 #   * upgrades to a second build and checks a local edit of the conffile and the state survive;
 #   * removes (state and config kept), then purges (nothing left);
-#   * installs and purges lockctl.
+#   * installs and purges lockctl, and checks the unit of its Home Assistant bridge.
 #
 # Then runs the arm64 binaries under qemu-aarch64-static (without -L: multiarch provides the
 # loader and libraries) and checks they start and pass check-config.
@@ -219,6 +219,9 @@ check "lockctl --version" in_root lockctl --version
 check "lockctl locks with an empty key store" in_root env HOME=/root lockctl locks
 check "the key store is private" test "$(mode_of /root/.config/lockctl)" = "700 root:root"
 check "its man page" test -f "$root/usr/share/man/man1/lockctl-support.1.gz"
+check "the bridge's unit verifies" systemd-analyze verify --man=no --root="$root" lockctl-ha.service
+check "the bridge's unit is hardened" \
+    quietly systemd-analyze security --offline=true --threshold=20 --root="$root" lockctl-ha.service
 in_root apt-get purge -y -qq lockctl >/dev/null
 check "purged" test ! -e "$root/usr/bin/lockctl"
 

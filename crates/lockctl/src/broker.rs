@@ -99,7 +99,25 @@ impl Broker {
         settings: &BrokerSettings,
         limit: Duration,
     ) -> Result<Broker, BrokerError> {
-        let options = options(settings)?;
+        Broker::connect_with_will(settings, limit, None).await
+    }
+
+    /// Connects with a last will (`topic`, retained `payload`, QoS 1) that the broker
+    /// publishes when this client vanishes; waits for the ConnAck, at most `limit`.
+    pub async fn connect_with_will(
+        settings: &BrokerSettings,
+        limit: Duration,
+        will: Option<(&str, &[u8])>,
+    ) -> Result<Broker, BrokerError> {
+        let mut options = options(settings)?;
+        if let Some((topic, payload)) = will {
+            options.set_last_will(rumqttc::LastWill::new(
+                topic,
+                payload.to_vec(),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        }
         let (client, mut events) = AsyncClient::new(options, 64);
         let mut network = rumqttc::NetworkOptions::new();
         network.set_tcp_nodelay(true);
@@ -179,6 +197,19 @@ impl Broker {
             .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
             .map_err(|e| BrokerError::Closed(e.to_string()))
+    }
+
+    /// Publishes `payload` on `topic` with QoS 1, retained (an empty payload clears it).
+    pub async fn publish_retained(&self, topic: &str, payload: Vec<u8>) -> Result<(), BrokerError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+            .map_err(|e| BrokerError::Closed(e.to_string()))
+    }
+
+    /// How many times the client has connected (each ConnAck, reconnects included).
+    pub fn connections(&self) -> u64 {
+        self.state.borrow().connacks
     }
 
     /// The next message, or `None` once `deadline` has passed.

@@ -16,6 +16,13 @@
 //! username = "me"
 //! password_file = "/home/me/.config/lockctl/mqtt-password"
 //! keepalive = "30s"
+//! [ha]                     # `lockctl ha`, the Home Assistant bridge (docs/HOMEASSISTANT.md)
+//! topic = "lockctl"        # its entities' topics
+//! discovery_prefix = "homeassistant"
+//! command_grace = "5s"     # commands this soon after a (re)connect are ignored
+//! [ha.broker]              # the home-automation broker; default: the [broker] above
+//! host = "localhost"
+//! transport = "plain"
 //! ```
 
 use serde::Deserialize;
@@ -85,7 +92,30 @@ pub struct Settings {
     pub name: Option<String>,
     /// How long to wait for an answer.
     pub timeout: Duration,
+    /// The Home Assistant bridge.
+    pub ha: HaSettings,
 }
+
+/// Settings of `lockctl ha`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaSettings {
+    /// Topic under which the bridge publishes its entities (`<topic>/<lock>/state`, ...).
+    pub topic: String,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+    /// Commands arriving this soon after the bridge (re)connects to the home-automation
+    /// broker are ignored: a replayed or stale command never moves a bolt.
+    pub command_grace: Duration,
+    /// The home-automation broker; `None`: the same broker as the gateway's.
+    pub broker: Option<BrokerSettings>,
+}
+
+/// Default topic of the bridge's entities.
+pub const DEFAULT_HA_TOPIC: &str = "lockctl";
+/// Default Home Assistant discovery prefix.
+pub const DEFAULT_DISCOVERY_PREFIX: &str = "homeassistant";
+/// Default command grace after a (re)connect.
+pub const DEFAULT_COMMAND_GRACE: Duration = Duration::from_secs(5);
 
 /// Values from flags or the environment; each wins over the file.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +147,17 @@ struct FileConfig {
     timeout: Option<String>,
     #[serde(default)]
     broker: BrokerFile,
+    #[serde(default)]
+    ha: HaFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HaFile {
+    topic: Option<String>,
+    discovery_prefix: Option<String>,
+    command_grace: Option<String>,
+    broker: Option<BrokerFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,40 +243,59 @@ fn duration(file: &str, key: &str, text: Option<&str>) -> Result<Option<Duration
     .transpose()
 }
 
+/// Checks a topic prefix of the bridge: not empty, no wildcards, no leading or trailing `/`.
+fn topic_prefix(
+    file: &str,
+    key: &str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    let bad = value.is_empty()
+        || value.contains(['#', '+', '\0'])
+        || value.starts_with('/')
+        || value.ends_with('/');
+    if bad {
+        return Err(error(
+            file,
+            key,
+            format!("{value:?} is not a topic prefix: no wildcards, no leading or trailing '/'"),
+        ));
+    }
+    Ok(value)
+}
+
+fn resolve_ha(h: HaFile, file: &str) -> Result<HaSettings, ConfigError> {
+    let topic = topic_prefix(file, "ha.topic", h.topic, DEFAULT_HA_TOPIC)?;
+    let discovery_prefix = topic_prefix(
+        file,
+        "ha.discovery_prefix",
+        h.discovery_prefix,
+        DEFAULT_DISCOVERY_PREFIX,
+    )?;
+    let overlap = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+    if overlap(&topic, &discovery_prefix) || overlap(&discovery_prefix, &topic) {
+        return Err(error(
+            file,
+            "ha.topic",
+            format!("{topic:?} and the discovery prefix {discovery_prefix:?} must not overlap"),
+        ));
+    }
+    let command_grace = duration(file, "ha.command_grace", h.command_grace.as_deref())?
+        .unwrap_or(DEFAULT_COMMAND_GRACE);
+    let broker = h
+        .broker
+        .map(|b| resolve_broker(b, &Overrides::default(), file, "ha.broker"))
+        .transpose()?;
+    Ok(HaSettings {
+        topic,
+        discovery_prefix,
+        command_grace,
+        broker,
+    })
+}
+
 fn resolve(f: FileConfig, o: &Overrides, file: &str) -> Result<Settings, ConfigError> {
-    let b = f.broker;
-    let transport = o.transport.or(b.transport).unwrap_or(Transport::Tls);
-    let ca_file = o.ca_file.clone().or(b.ca_file);
-    let client_cert = o.client_cert.clone().or(b.client_cert);
-    let client_key = o.client_key.clone().or(b.client_key);
-    let username = o.username.clone().or(b.username);
-    let password_file = o.password_file.clone().or(b.password_file);
-    let client_auth = match (client_cert, client_key) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
-        _ => {
-            return Err(error(
-                file,
-                "broker.client_cert",
-                "client_cert and client_key go together",
-            ))
-        }
-    };
-    if transport == Transport::Plain && (ca_file.is_some() || client_auth.is_some()) {
-        return Err(error(
-            file,
-            "broker.transport",
-            "\"plain\" with a CA or client certificate: set transport = \"tls\" to use them",
-        ));
-    }
-    if password_file.is_some() && username.is_none() {
-        return Err(error(
-            file,
-            "broker.password_file",
-            "a password needs broker.username",
-        ));
-    }
-    let keepalive = duration(file, "broker.keepalive", b.keepalive.as_deref())?;
     let timeout = match o.timeout {
         Some(t) => Some(t),
         None => duration(file, "timeout", f.timeout.as_deref())?,
@@ -250,24 +310,67 @@ fn resolve(f: FileConfig, o: &Overrides, file: &str) -> Result<Settings, ConfigE
         }
     }
     Ok(Settings {
-        broker: BrokerSettings {
-            host: o
-                .host
-                .clone()
-                .or(b.host)
-                .unwrap_or_else(|| DEFAULT_HOST.into()),
-            port: o.port.or(b.port).unwrap_or(match transport {
-                Transport::Tls => 8883,
-                Transport::Plain => 1883,
-            }),
-            transport,
-            ca_file,
-            client_auth,
-            credentials: username.map(|u| (u, password_file)),
-            keepalive: keepalive.unwrap_or(DEFAULT_KEEPALIVE),
-        },
+        broker: resolve_broker(f.broker, o, file, "broker")?,
         name: f.name,
         timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
+        ha: resolve_ha(f.ha, file)?,
+    })
+}
+
+fn resolve_broker(
+    b: BrokerFile,
+    o: &Overrides,
+    file: &str,
+    section: &str,
+) -> Result<BrokerSettings, ConfigError> {
+    let key = |k: &str| format!("{section}.{k}");
+    let transport = o.transport.or(b.transport).unwrap_or(Transport::Tls);
+    let ca_file = o.ca_file.clone().or(b.ca_file);
+    let client_cert = o.client_cert.clone().or(b.client_cert);
+    let client_key = o.client_key.clone().or(b.client_key);
+    let username = o.username.clone().or(b.username);
+    let password_file = o.password_file.clone().or(b.password_file);
+    let client_auth = match (client_cert, client_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(error(
+                file,
+                &key("client_cert"),
+                "client_cert and client_key go together",
+            ))
+        }
+    };
+    if transport == Transport::Plain && (ca_file.is_some() || client_auth.is_some()) {
+        return Err(error(
+            file,
+            &key("transport"),
+            "\"plain\" with a CA or client certificate: set transport = \"tls\" to use them",
+        ));
+    }
+    if password_file.is_some() && username.is_none() {
+        return Err(error(
+            file,
+            &key("password_file"),
+            format!("a password needs {}", key("username")),
+        ));
+    }
+    let keepalive = duration(file, &key("keepalive"), b.keepalive.as_deref())?;
+    Ok(BrokerSettings {
+        host: o
+            .host
+            .clone()
+            .or(b.host)
+            .unwrap_or_else(|| DEFAULT_HOST.into()),
+        port: o.port.or(b.port).unwrap_or(match transport {
+            Transport::Tls => 8883,
+            Transport::Plain => 1883,
+        }),
+        transport,
+        ca_file,
+        client_auth,
+        credentials: username.map(|u| (u, password_file)),
+        keepalive: keepalive.unwrap_or(DEFAULT_KEEPALIVE),
     })
 }
 

@@ -26,6 +26,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod ha;
 pub mod pairing;
 pub mod progress;
 pub mod relay;

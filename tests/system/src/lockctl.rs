@@ -215,6 +215,14 @@ impl Running {
         self.finish_after(limit).await
     }
 
+    /// Sends it `signal` (systemd stopping a service) and waits for it to end, at most
+    /// `limit`: the rest of its output and its exit code.
+    pub async fn stop(self, signal: nix::sys::signal::Signal, limit: Duration) -> Result<Run> {
+        let pid = self.child.id().context("lockctl already ended")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)?;
+        self.finish_after(limit).await
+    }
+
     /// Waits for it to end by itself (stdin left open), at most `limit`: the rest of its
     /// output and its exit code.
     pub async fn finish_after(mut self, limit: Duration) -> Result<Run> {

@@ -189,6 +189,16 @@ impl Sim {
             .collect()
     }
 
+    /// Lock `id`'s mechanism state as locksim names it (`locked`, `unlocked`, ...).
+    pub async fn mechanism(&self, id: &LockId) -> Result<String> {
+        let rows: Vec<LockRow> = call(&self.conn, "Locks").await?;
+        let want = id.to_string();
+        rows.into_iter()
+            .find(|row| row.0 == want)
+            .map(|row| row.6)
+            .with_context(|| format!("no lock {want} in locksim"))
+    }
+
     /// How often each counted event or fault happened (`locksim ctl counters`).
     pub async fn counters(&self) -> Result<BTreeMap<String, u64>> {
         let counters: HashMap<String, u64> = call(&self.conn, "Counters").await?;

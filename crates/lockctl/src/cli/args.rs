@@ -171,6 +171,10 @@ pub enum Command {
     /// Remote support of a gateway (support staff): open a session with the one-time code
     /// its owner reads out, then run diagnostics (`help` in the session lists them).
     Support(SupportArgs),
+    /// The Home Assistant bridge: runs until stopped, exposing every lock paired in this
+    /// key store as Home Assistant entities over MQTT discovery (docs/HOMEASSISTANT.md).
+    /// Settings: `[ha]` in lockctl.toml. Runs as the `lockctl-ha` systemd service.
+    Ha,
 }
 
 /// `support ...`.

@@ -45,6 +45,10 @@ pub async fn run(cli: &Cli, ui: &Ui) -> Result<(), Error> {
             Ok(())
         }
         Command::Support(args) => super::support::run(&ctx, ui, args).await,
+        Command::Ha => {
+            let settings = ctx.settings(ui)?;
+            crate::ha::run(&ctx.store, &settings, stop_signal()).await
+        }
         Command::Locks => {
             let records = ctx.store.locks()?;
             let locks = records.iter().map(Paired::from).collect();
@@ -303,6 +307,23 @@ pub(super) fn fit_name(text: &str, max: usize) -> String {
         name.push(c);
     }
     name
+}
+
+/// Completes on SIGTERM (systemd stopping the service) or Ctrl-C.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    log::info!("stopping");
 }
 
 #[cfg(test)]

@@ -1,0 +1,337 @@
+//! One lock as the bridge sees it: a pure state machine (no I/O, time passed in) over the
+//! lock's E2E session. It keeps a subscription to the lock's state events alive, turns
+//! commands into challenge + actuation exchanges, and says what to send and what changed.
+
+use lockgate_e2e::command::{LockStatus, Request, ResponseBody};
+use lockgate_e2e::endpoint::ReceiveError;
+use lockgate_e2e::{Action, ChannelState, EndpointSession, ErrorCode, EventCause, Incoming};
+use std::time::{Duration, Instant};
+
+/// How long a subscription the bridge asks for lasts.
+pub const SUBSCRIPTION: Duration = Duration::from_secs(600);
+/// Renewed this long before it ends (at half time).
+pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// How long an answer may take before the request counts as lost.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause before subscribing again after a failure.
+pub const RETRY: Duration = Duration::from_secs(10);
+
+/// A command from the home-automation side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Throw the bolt.
+    Lock,
+    /// Retract the bolt.
+    Unlock,
+    /// Unlock and pull the latch.
+    Open,
+}
+
+impl Command {
+    /// Parses Home Assistant's payloads `LOCK`, `UNLOCK`, `OPEN`.
+    pub fn parse(payload: &[u8]) -> Option<Self> {
+        match payload {
+            b"LOCK" => Some(Command::Lock),
+            b"UNLOCK" => Some(Command::Unlock),
+            b"OPEN" => Some(Command::Open),
+            _ => None,
+        }
+    }
+
+    fn action(self) -> Action {
+        match self {
+            Command::Lock => Action::Lock,
+            Command::Unlock => Action::Unlock,
+            Command::Open => Action::Unlatch,
+        }
+    }
+}
+
+/// What the agent asks its host to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    /// Store this session state durably before sending the next frame.
+    Persist(ChannelState),
+    /// Publish this frame on the lock's `down` topic.
+    Send(Vec<u8>),
+    /// The state, availability or attributes changed: publish them.
+    Changed,
+    /// A command failed (also kept as the `last_error` attribute): log it.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Subscribe,
+    Challenge(Command),
+    Actuate(Command),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    counter: u64,
+    asked: Asked,
+    since: Instant,
+}
+
+/// One lock.
+#[derive(Debug)]
+pub struct Agent {
+    session: EndpointSession,
+    status: Option<LockStatus>,
+    cause: Option<EventCause>,
+    gateway_online: bool,
+    link_online: bool,
+    subscribed_until: Option<Instant>,
+    retry_at: Option<Instant>,
+    pending: Option<Pending>,
+    queued: Option<Command>,
+    last_error: Option<String>,
+}
+
+impl Agent {
+    /// An agent over `session`; nothing is known until the first subscription answers.
+    pub fn new(session: EndpointSession) -> Self {
+        Agent {
+            session,
+            status: None,
+            cause: None,
+            gateway_online: false,
+            link_online: true,
+            subscribed_until: None,
+            retry_at: None,
+            pending: None,
+            queued: None,
+            last_error: None,
+        }
+    }
+
+    /// The session state to store at the end.
+    pub fn session_state(&self) -> ChannelState {
+        self.session.state()
+    }
+
+    /// The authorization id (the lock's frames for us arrive on `up/<auth_id>`).
+    pub fn auth_id(&self) -> u32 {
+        self.session.lock().auth_id
+    }
+
+    /// The last status the lock reported.
+    pub fn status(&self) -> Option<&LockStatus> {
+        self.status.as_ref()
+    }
+
+    /// What caused the last state event.
+    pub fn cause(&self) -> Option<EventCause> {
+        self.cause
+    }
+
+    /// The last failure, for the `last_error` attribute.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Whether the entities are available: the gateway and the lock's link are up and the
+    /// lock's state is known.
+    pub fn available(&self) -> bool {
+        self.gateway_online && self.link_online && self.status.is_some()
+    }
+
+    /// The gateway's `bridge/state`. Coming online, the subscription is renewed at once (the
+    /// gateway or the lock may have restarted).
+    pub fn gateway(&mut self, now: Instant, online: bool) -> Vec<Out> {
+        let was = self.gateway_online;
+        self.gateway_online = online;
+        let mut out = Vec::new();
+        if online && !was {
+            self.subscribed_until = None;
+            self.retry_at = None;
+            self.subscribe(now, &mut out);
+        }
+        if online != was {
+            out.push(Out::Changed);
+        }
+        out
+    }
+
+    /// The gateway's availability of the lock's link.
+    pub fn link(&mut self, online: bool) -> Vec<Out> {
+        let changed = self.link_online != online;
+        self.link_online = online;
+        if changed {
+            vec![Out::Changed]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Timers: lost answers, subscription renewal.
+    pub fn tick(&mut self, now: Instant) -> Vec<Out> {
+        let mut out = Vec::new();
+        if let Some(p) = self.pending.filter(|p| now >= p.since + ANSWER_TIMEOUT) {
+            self.pending = None;
+            let what = match p.asked {
+                Asked::Subscribe => {
+                    self.retry_at = Some(now + RETRY);
+                    None
+                }
+                Asked::Challenge(c) | Asked::Actuate(c) => Some(c),
+            };
+            if let Some(c) = what {
+                self.fail(&format!("{c:?}: the lock did not answer"), &mut out);
+            }
+        }
+        if self.pending.is_none() {
+            if let Some(c) = self.queued.take() {
+                self.ask(now, Request::Challenge, Asked::Challenge(c), &mut out);
+                return out;
+            }
+        }
+        let renew = self
+            .subscribed_until
+            .is_none_or(|until| now + RENEW_BEFORE >= until);
+        let may = self.retry_at.is_none_or(|t| now >= t);
+        if renew && may && self.gateway_online && self.pending.is_none() {
+            self.subscribe(now, &mut out);
+        }
+        out
+    }
+
+    /// A command from Home Assistant (the host already dropped retained and early ones).
+    pub fn command(&mut self, now: Instant, command: Command) -> Vec<Out> {
+        let mut out = Vec::new();
+        if self.pending.is_some() {
+            // One exchange at a time; the newest command wins.
+            self.queued = Some(command);
+            return out;
+        }
+        self.ask(now, Request::Challenge, Asked::Challenge(command), &mut out);
+        out
+    }
+
+    /// A frame from the lock on `up/<auth_id>`.
+    pub fn frame(&mut self, now: Instant, frame: &[u8]) -> Vec<Out> {
+        let mut out = Vec::new();
+        match self.session.receive(frame) {
+            Ok(Incoming::Event(e)) => {
+                self.status = Some(e.status);
+                self.cause = Some(e.cause);
+                out.push(Out::Changed);
+            }
+            Ok(Incoming::Response(r)) => {
+                let Some(p) = self.pending.filter(|p| p.counter == r.in_reply_to) else {
+                    return out;
+                };
+                self.pending = None;
+                self.answered(now, p.asked, r.result, &mut out);
+            }
+            Ok(Incoming::Refused { counter, code }) => {
+                if let Some(p) = self.pending.filter(|p| p.counter == counter) {
+                    self.pending = None;
+                    self.answered(now, p.asked, Err(code), &mut out);
+                }
+            }
+            // Copies, frames of other sessions, forgeries: nothing to do.
+            Err(ReceiveError::NotForUs | ReceiveError::Session(_)) => {}
+            Err(ReceiveError::Malformed(e)) => log::warn!("a malformed frame from the lock: {e}"),
+        }
+        if self.pending.is_none() {
+            if let Some(c) = self.queued.take() {
+                self.ask(now, Request::Challenge, Asked::Challenge(c), &mut out);
+            }
+        }
+        out
+    }
+
+    /// The gateway's receipt for a frame of ours: `expired` or `rejected` end the wait.
+    pub fn undelivered(&mut self, now: Instant, counter: u64, reason: &str) -> Vec<Out> {
+        let mut out = Vec::new();
+        if let Some(p) = self.pending.filter(|p| p.counter == counter) {
+            self.pending = None;
+            match p.asked {
+                Asked::Subscribe => self.retry_at = Some(now + RETRY),
+                Asked::Challenge(c) | Asked::Actuate(c) => self.fail(
+                    &format!("{c:?}: the gateway could not deliver it ({reason})"),
+                    &mut out,
+                ),
+            }
+        }
+        out
+    }
+
+    fn answered(
+        &mut self,
+        now: Instant,
+        asked: Asked,
+        result: Result<ResponseBody, ErrorCode>,
+        out: &mut Vec<Out>,
+    ) {
+        match (asked, result) {
+            (Asked::Subscribe, Ok(ResponseBody::Subscribed { status, .. })) => {
+                self.subscribed_until = Some(now + SUBSCRIPTION);
+                self.status = Some(status);
+                out.push(Out::Changed);
+            }
+            (Asked::Subscribe, other) => {
+                self.retry_at = Some(now + RETRY);
+                log::warn!("the lock refused a subscription: {other:?}");
+            }
+            (Asked::Challenge(c), Ok(ResponseBody::Challenge { challenge, .. })) => {
+                let request = Request::Actuate {
+                    action: c.action(),
+                    challenge,
+                };
+                self.ask(now, request, Asked::Actuate(c), out);
+            }
+            (Asked::Actuate(_), Ok(ResponseBody::Actuation(state))) => {
+                if let Some(s) = &mut self.status {
+                    s.state = state;
+                }
+                self.last_error = None;
+                out.push(Out::Changed);
+            }
+            (Asked::Challenge(c) | Asked::Actuate(c), Err(code)) => {
+                let advice = crate::advice::advice(code, crate::advice::Stage::Session);
+                self.fail(&format!("{c:?}: {}: {advice}", code.name()), out);
+            }
+            (Asked::Challenge(c) | Asked::Actuate(c), Ok(_)) => {
+                self.fail(&format!("{c:?}: an unexpected answer"), out);
+            }
+        }
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<Out>) {
+        self.last_error = Some(message.to_owned());
+        out.push(Out::Failed(message.to_owned()));
+        out.push(Out::Changed);
+    }
+
+    fn subscribe(&mut self, now: Instant, out: &mut Vec<Out>) {
+        if self.pending.is_some() {
+            return;
+        }
+        let secs = u16::try_from(SUBSCRIPTION.as_secs()).unwrap_or(u16::MAX);
+        self.ask(now, Request::Subscribe { secs }, Asked::Subscribe, out);
+    }
+
+    fn ask(&mut self, now: Instant, request: Request, asked: Asked, out: &mut Vec<Out>) {
+        match self.session.request(&request) {
+            Ok(sealed) => {
+                if let Some(state) = sealed.persist {
+                    out.push(Out::Persist(state));
+                }
+                self.pending = Some(Pending {
+                    counter: sealed.counter,
+                    asked,
+                    since: now,
+                });
+                out.push(Out::Send(sealed.frame));
+            }
+            Err(e) => self.fail(&format!("{asked:?}: {e}; pair again"), out),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

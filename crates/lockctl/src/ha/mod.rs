@@ -1,0 +1,240 @@
+//! `lockctl ha`: the Home Assistant bridge (docs/HOMEASSISTANT.md). A long-running endpoint
+//! that holds its own paired key for each lock in its key store, keeps the locks' state
+//! current from their E2E state events, and exposes every lock as Home Assistant entities
+//! (MQTT discovery) on a home-automation broker, where commands come back.
+//!
+//! Two connections: to the gateway's broker for E2E frames (blind to everything), and to the
+//! home-automation broker (may be the same) for entities, whose state is plaintext by
+//! design. A retained command, or one arriving within `command_grace` of a (re)connect, is
+//! ignored: a broker replaying its store never moves a bolt.
+
+pub mod agent;
+pub mod entities;
+
+use crate::broker::{Broker, Message};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::pairing::gateway_topics;
+use crate::relay::{GatewayState, Receipt, CONNECT_LIMIT};
+use crate::store::{KeyStore, LockClaim, LockRecord};
+use agent::{Agent, Command, Out};
+use lockgate_e2e::EndpointSession;
+use lockgate_wire::topics::LockTopics;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_secs(1);
+
+struct Bridged {
+    record: LockRecord,
+    claim: LockClaim,
+    agent: Agent,
+    gateway: LockTopics,
+    gateway_state: String,
+    entities: entities::Topics,
+    /// The `unlatch` flag the discovery configs were last published with.
+    discovered: Option<bool>,
+}
+
+/// The bridge, until `shutdown` completes.
+pub async fn run(
+    store: &KeyStore,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let ha = &settings.ha;
+    let mut locks = Vec::new();
+    for record in store.locks()? {
+        let claim = store.claim(record.lock)?;
+        let record = claim.load()?.ok_or(Error::NotPaired(record.lock))?;
+        let topics = gateway_topics(&record.gateway, Some(&record.base_topic))?;
+        let session = EndpointSession::new(record.paired_lock(), record.channel);
+        locks.push(Bridged {
+            agent: Agent::new(session),
+            gateway: topics.for_lock(&record.lock),
+            gateway_state: topics.bridge_state(),
+            entities: entities::Topics::new(&ha.topic, &record.lock),
+            discovered: None,
+            record,
+            claim,
+        });
+    }
+    if locks.is_empty() {
+        return Err(Error::Usage(
+            "this key store has no paired lock: pair the bridge first (`lockctl join` with an \
+             invite, under the same --config-dir)"
+                .into(),
+        ));
+    }
+    let mut gateway = Broker::connect(&settings.broker, CONNECT_LIMIT).await?;
+    for l in &locks {
+        for filter in [
+            l.gateway_state.clone(),
+            l.gateway.availability(),
+            l.gateway.up(l.agent.auth_id()),
+            l.gateway.delivery(),
+        ] {
+            gateway.subscribe(&filter).await?;
+        }
+    }
+    let bridge_state = entities::bridge_state(&ha.topic);
+    let ha_broker = ha.broker.as_ref().unwrap_or(&settings.broker);
+    let will = (bridge_state.as_str(), entities::OFFLINE.as_bytes());
+    let mut home = Broker::connect_with_will(ha_broker, CONNECT_LIMIT, Some(will)).await?;
+    home.subscribe(&format!("{}/+/set", ha.topic)).await?;
+    let ha_status = format!("{}/status", ha.discovery_prefix);
+    home.subscribe(&ha_status).await?;
+    log::info!(
+        "bridging {} lock(s) to {} (entities under {}/)",
+        locks.len(),
+        home.address(),
+        ha.topic
+    );
+
+    let mut connections = 0;
+    let mut connected_at = Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        let now = Instant::now();
+        if home.connections() != connections {
+            // (Re)connected: announce ourselves, and hold commands off for the grace time.
+            connections = home.connections();
+            connected_at = now;
+            home.publish_retained(&bridge_state, entities::ONLINE.into())
+                .await?;
+            for l in &mut locks {
+                l.discovered = None;
+                publish(&home, settings, l).await?;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + TICK;
+        let mut outs = Vec::new();
+        tokio::select! {
+            () = &mut shutdown => break,
+            m = gateway.next_message(deadline) => if let Some(m) = m {
+                for (i, l) in locks.iter_mut().enumerate() {
+                    outs.extend(from_gateway(now, l, &m).into_iter().map(|o| (i, o)));
+                }
+            },
+            m = home.next_message(deadline) => if let Some(m) = m {
+                if m.topic == ha_status {
+                    if m.payload == b"online" {
+                        for l in &mut locks {
+                            l.discovered = None;
+                            publish(&home, settings, l).await?;
+                        }
+                    }
+                    continue;
+                }
+                let Some(i) = locks.iter().position(|l| m.topic == l.entities.leaf("set")) else {
+                    continue;
+                };
+                let l = &mut locks[i];
+                let Some(command) = Command::parse(&m.payload) else {
+                    log::warn!("lock {}: unknown command on {}: use LOCK, UNLOCK or OPEN", l.record.lock, m.topic);
+                    continue;
+                };
+                if m.retain {
+                    log::warn!("lock {}: ignored a retained {command:?} (a stored command never acts)", l.record.lock);
+                    continue;
+                }
+                if now < connected_at + ha.command_grace {
+                    log::warn!("lock {}: ignored {command:?}: it arrived within {:?} of connecting to the broker", l.record.lock, ha.command_grace);
+                    continue;
+                }
+                log::info!("lock {}: {command:?} from Home Assistant", l.record.lock);
+                outs.extend(l.agent.command(now, command).into_iter().map(|o| (i, o)));
+            },
+        }
+        for (i, l) in locks.iter_mut().enumerate() {
+            outs.extend(l.agent.tick(now).into_iter().map(|o| (i, o)));
+        }
+        for (i, out) in outs {
+            carry_out(&gateway, &home, settings, &mut locks[i], out).await?;
+        }
+    }
+    for l in &mut locks {
+        l.record.channel.rx_top = l.agent.session_state().rx_top;
+        if let Err(e) = l.claim.save(&l.record) {
+            log::warn!("lock {}: {e}", l.record.lock);
+        }
+    }
+    let _ = home
+        .publish_retained(&bridge_state, entities::OFFLINE.into())
+        .await;
+    home.disconnect(Duration::from_secs(2)).await;
+    gateway.disconnect(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// A gateway message for lock `l`, if it concerns it.
+fn from_gateway(now: Instant, l: &mut Bridged, m: &Message) -> Vec<Out> {
+    if m.topic == l.gateway_state {
+        return match GatewayState::parse(&m.payload) {
+            Some(GatewayState::Online) => l.agent.gateway(now, true),
+            Some(GatewayState::Offline) => l.agent.gateway(now, false),
+            None => Vec::new(),
+        };
+    }
+    if m.topic == l.gateway.availability() {
+        let online = GatewayState::parse(&m.payload) == Some(GatewayState::Online);
+        return l.agent.link(online);
+    }
+    if m.topic == l.gateway.up(l.agent.auth_id()) {
+        return l.agent.frame(now, &m.payload);
+    }
+    if m.topic == l.gateway.delivery() {
+        if let Ok(r) = serde_json::from_slice::<Receipt>(&m.payload) {
+            let ours = r.auth_id == Some(l.agent.auth_id());
+            if let (true, Some(counter), "expired" | "rejected") =
+                (ours, r.counter, r.status.as_str())
+            {
+                let reason = r.reason.unwrap_or(r.status);
+                return l.agent.undelivered(now, counter, &reason);
+            }
+        }
+    }
+    Vec::new()
+}
+
+async fn carry_out(
+    gateway: &Broker,
+    home: &Broker,
+    settings: &Settings,
+    l: &mut Bridged,
+    out: Out,
+) -> Result<(), Error> {
+    match out {
+        Out::Persist(state) => {
+            l.record.channel = state;
+            l.claim.save(&l.record)?;
+        }
+        Out::Send(frame) => gateway.publish(&l.gateway.down(), frame).await?,
+        Out::Changed => publish(home, settings, l).await?,
+        Out::Failed(message) => log::warn!("lock {}: {message}", l.record.lock),
+    }
+    Ok(())
+}
+
+/// Publishes the lock's discovery configs (when its latch support is known and changed)
+/// and its retained state.
+async fn publish(home: &Broker, settings: &Settings, l: &mut Bridged) -> Result<(), Error> {
+    let unlatch = l.agent.status().map(|s| s.unlatch_supported);
+    if let Some(unlatch) = unlatch.filter(|u| l.discovered != Some(*u)) {
+        let lock = entities::Lock {
+            id: l.record.lock,
+            gateway: &l.record.gateway,
+            unlatch,
+        };
+        let ha = &settings.ha;
+        for (topic, config) in entities::discovery(&ha.discovery_prefix, &ha.topic, &lock) {
+            home.publish_retained(&topic, config.to_string().into_bytes())
+                .await?;
+        }
+        l.discovered = Some(unlatch);
+    }
+    for (topic, payload) in entities::states(&l.entities, &l.agent) {
+        home.publish_retained(&topic, payload.into_bytes()).await?;
+    }
+    Ok(())
+}

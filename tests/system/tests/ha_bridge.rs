@@ -1,0 +1,174 @@
+//! `lockctl ha`, the Home Assistant bridge, as a process against the real bed (mosquitto,
+//! locksim, lockgated), with a test client acting as Home Assistant: discovery, commands
+//! that move the simulated lock, a knob turned by hand reaching the state topic, retained and
+//! early commands ignored, the gateway going away and coming back, stable unique ids.
+
+use anyhow::{ensure, Context, Result};
+use lockgate_systest::lockctl::Lockctl;
+use lockgate_systest::mqtt::{Mqtt, Settings};
+use lockgate_systest::process::poll_until;
+use lockgate_systest::testbed::{GATEWAY_ID, WAIT};
+use lockgate_systest::{run, TestBed};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(180);
+const PREFIX: &str = "homeassistant";
+
+/// Pairs an admin by the button, invites the bridge and joins it; returns the bridge.
+async fn paired_bridge(bed: &TestBed) -> Result<Lockctl> {
+    let lock = bed.lock_id(0).to_string();
+    let admin = bed.lockctl("phone")?;
+    bed.sim.press(&bed.lock_id(0)).await?;
+    let args = ["pair", "--gateway", GATEWAY_ID, "--lock", &lock, "--json"];
+    let code = bed.locks[0].label_code.clone();
+    admin
+        .run(&[&args[..], &["--code", &code]].concat())
+        .await?
+        .ok()?;
+    let invite = admin.run(&["users", "invite", &lock, "--json"]).await?.ok()?;
+    let code = invite["code"].as_str().context("no code")?.to_owned();
+    let bridge = bed.lockctl("home-assistant")?;
+    let join = ["join", "--gateway", GATEWAY_ID, "--lock", &lock, "--json"];
+    bridge
+        .run(&[&join[..], &["--invite", &code]].concat())
+        .await?
+        .ok()?;
+    let settings = bridge.config_dir().join("lockctl.toml");
+    let mut text = std::fs::read_to_string(&settings)?;
+    text.push_str("[ha]\ncommand_grace = \"2s\"\n");
+    std::fs::write(&settings, text)?;
+    Ok(bridge)
+}
+
+/// Waits until the retained-or-live message on `topic` is `payload`.
+async fn wait_payload(ha: &Mqtt, topic: &str, payload: &str) -> Result<()> {
+    poll_until(WAIT, &format!("{topic} = {payload}"), async || {
+        let latest = ha.latest(topic);
+        Ok(latest.filter(|m| m.payload == payload.as_bytes()).map(|_| ()))
+    })
+    .await
+}
+
+async fn mechanism(bed: &TestBed) -> Result<String> {
+    bed.sim.mechanism(&bed.lock_id(0)).await
+}
+
+/// The discovery configs received so far, by topic.
+fn configs(ha: &Mqtt, lock: &str) -> Vec<(String, Value)> {
+    let node = format!("lockctl_{lock}");
+    let mut found: Vec<(String, Value)> = Vec::new();
+    for m in ha.messages() {
+        if m.topic.starts_with(PREFIX) && m.topic.contains(&node) && !m.payload.is_empty() {
+            if let Ok(v) = serde_json::from_slice(&m.payload) {
+                found.retain(|(t, _)| *t != m.topic);
+                found.push((m.topic.clone(), v));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[test]
+fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
+    run(LIMIT, |diag| async move {
+        let mut bed = TestBed::builder().start(&diag).await?;
+        let lock = bed.lock_id(0).to_string();
+        let bridge = paired_bridge(&bed).await?;
+        let users = bridge.run(&["users", "list", &lock, "--json"]).await?;
+        // A user cannot list users: the bridge is an ordinary endpoint with the user role.
+        ensure!(users.code != Some(0), "{users:#?}");
+
+        let ha = Mqtt::start(&Settings::plain("home-assistant", bed.broker.port()))?;
+        ha.subscribe(&format!("{PREFIX}/#")).await?;
+        ha.subscribe("lockctl/#").await?;
+        let set = format!("lockctl/{lock}/set");
+        let state = format!("lockctl/{lock}/state");
+        // A retained UNLOCK waits on the broker before the bridge starts: it must never act.
+        ha.publish(&set, b"UNLOCK", true).await?;
+
+        let running = bridge.spawn(&["ha", "-v"])?;
+        wait_payload(&ha, "lockctl/bridge/state", "online").await?;
+        wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
+        wait_payload(&ha, &state, "LOCKED").await?;
+        let first = configs(&ha, &lock);
+        ensure!(first.len() == 3, "lock, battery and door configs: {first:#?}");
+        for (topic, config) in &first {
+            ensure!(config["unique_id"].is_string(), "{topic}: {config}");
+            ensure!(
+                config["device"]["identifiers"][0] == format!("lockgate_lock_{lock}"),
+                "{topic}: {config}"
+            );
+            ensure!(
+                config["device"]["via_device"] == format!("lockgate_gw_{GATEWAY_ID}"),
+                "{topic}: {config}"
+            );
+        }
+        let lock_config = &first.iter().find(|(t, _)| t.contains("/lock/")).context("lock")?.1;
+        ensure!(lock_config["command_topic"] == set.as_str());
+        ensure!(lock_config["payload_open"] == "OPEN", "{lock_config}");
+        wait_payload(&ha, &format!("lockctl/{lock}/battery"), "100").await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure!(mechanism(&bed).await? == "locked", "the retained UNLOCK acted");
+        ha.publish(&set, b"", true).await?;
+
+        // Commands from "Home Assistant" move the simulated lock, and the state follows.
+        ha.publish(&set, b"UNLOCK", false).await?;
+        wait_payload(&ha, &state, "UNLOCKED").await?;
+        ensure!(mechanism(&bed).await? == "unlocked");
+        ha.publish(&set, b"LOCK", false).await?;
+        wait_payload(&ha, &state, "LOCKED").await?;
+        ha.publish(&set, b"OPEN", false).await?;
+        wait_payload(&ha, &state, "OPEN").await?;
+        wait_payload(&ha, &state, "UNLOCKED").await?;
+
+        // A knob turned by hand reaches the state topic through a state event.
+        bed.sim.ctl(&["knob", &lock]).await?;
+        wait_payload(&ha, &state, "LOCKED").await?;
+        let attributes = ha
+            .latest(&format!("lockctl/{lock}/attributes"))
+            .context("attributes")?
+            .json()?;
+        ensure!(attributes["last_change"] == "manual", "{attributes}");
+        // The door and the battery too.
+        bed.sim.ctl(&["door", &lock, "open"]).await?;
+        wait_payload(&ha, &format!("lockctl/{lock}/door"), "open").await?;
+        bed.sim.ctl(&["battery", &lock, "42"]).await?;
+        wait_payload(&ha, &format!("lockctl/{lock}/battery"), "42").await?;
+
+        // The gateway goes away: the entities become unavailable; back, available again.
+        bed.gateway.kill(Signal::SIGTERM).await?;
+        wait_payload(&ha, &format!("lockctl/{lock}/availability"), "offline").await?;
+        bed.start_gateway().await?;
+        wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
+
+        // A restarted bridge: the same unique ids, and an UNLOCK right after it connects
+        // does nothing.
+        running.stop(Signal::SIGTERM, Duration::from_secs(10)).await?;
+        wait_payload(&ha, "lockctl/bridge/state", "offline").await?;
+        let from = ha.cursor();
+        let running = bridge.spawn(&["ha", "-v"])?;
+        ha.next_message(WAIT, from, "the bridge online again", |m| {
+            m.topic == "lockctl/bridge/state" && m.payload == b"online"
+        })
+        .await?;
+        ha.publish(&set, b"UNLOCK", false).await?;
+        wait_payload(&ha, &state, "LOCKED").await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ensure!(mechanism(&bed).await? == "locked", "an early UNLOCK acted");
+        let again = configs(&ha, &lock);
+        let ids = |c: &[(String, Value)]| -> Vec<Value> {
+            c.iter().map(|(_, v)| v["unique_id"].clone()).collect()
+        };
+        ensure!(ids(&first) == ids(&again), "unique ids changed");
+        let out = running.stop(Signal::SIGTERM, Duration::from_secs(10)).await?;
+        ensure!(
+            out.stderr.contains("within"),
+            "the early command is logged: {}",
+            out.stderr
+        );
+        Ok(())
+    })
+}

@@ -27,7 +27,10 @@ async fn paired_bridge(bed: &TestBed) -> Result<Lockctl> {
         .run(&[&args[..], &["--code", &code]].concat())
         .await?
         .ok()?;
-    let invite = admin.run(&["users", "invite", &lock, "--json"]).await?.ok()?;
+    let invite = admin
+        .run(&["users", "invite", &lock, "--json"])
+        .await?
+        .ok()?;
     let code = invite["code"].as_str().context("no code")?.to_owned();
     let bridge = bed.lockctl("home-assistant")?;
     let join = ["join", "--gateway", GATEWAY_ID, "--lock", &lock, "--json"];
@@ -46,7 +49,9 @@ async fn paired_bridge(bed: &TestBed) -> Result<Lockctl> {
 async fn wait_payload(ha: &Mqtt, topic: &str, payload: &str) -> Result<()> {
     poll_until(WAIT, &format!("{topic} = {payload}"), async || {
         let latest = ha.latest(topic);
-        Ok(latest.filter(|m| m.payload == payload.as_bytes()).map(|_| ()))
+        Ok(latest
+            .filter(|m| m.payload == payload.as_bytes())
+            .map(|_| ()))
     })
     .await
 }
@@ -94,7 +99,10 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
         wait_payload(&ha, &state, "LOCKED").await?;
         let first = configs(&ha, &lock);
-        ensure!(first.len() == 3, "lock, battery and door configs: {first:#?}");
+        ensure!(
+            first.len() == 3,
+            "lock, battery and door configs: {first:#?}"
+        );
         for (topic, config) in &first {
             ensure!(config["unique_id"].is_string(), "{topic}: {config}");
             ensure!(
@@ -106,12 +114,19 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
                 "{topic}: {config}"
             );
         }
-        let lock_config = &first.iter().find(|(t, _)| t.contains("/lock/")).context("lock")?.1;
+        let lock_config = &first
+            .iter()
+            .find(|(t, _)| t.contains("/lock/"))
+            .context("lock")?
+            .1;
         ensure!(lock_config["command_topic"] == set.as_str());
         ensure!(lock_config["payload_open"] == "OPEN", "{lock_config}");
         wait_payload(&ha, &format!("lockctl/{lock}/battery"), "100").await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        ensure!(mechanism(&bed).await? == "locked", "the retained UNLOCK acted");
+        ensure!(
+            mechanism(&bed).await? == "locked",
+            "the retained UNLOCK acted"
+        );
         ha.publish(&set, b"", true).await?;
 
         // Commands from "Home Assistant" move the simulated lock, and the state follows.
@@ -146,7 +161,9 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
 
         // A restarted bridge: the same unique ids, and an UNLOCK right after it connects
         // does nothing.
-        running.stop(Signal::SIGTERM, Duration::from_secs(10)).await?;
+        running
+            .stop(Signal::SIGTERM, Duration::from_secs(10))
+            .await?;
         wait_payload(&ha, "lockctl/bridge/state", "offline").await?;
         let from = ha.cursor();
         let running = bridge.spawn(&["ha", "-v"])?;
@@ -163,7 +180,9 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
             c.iter().map(|(_, v)| v["unique_id"].clone()).collect()
         };
         ensure!(ids(&first) == ids(&again), "unique ids changed");
-        let out = running.stop(Signal::SIGTERM, Duration::from_secs(10)).await?;
+        let out = running
+            .stop(Signal::SIGTERM, Duration::from_secs(10))
+            .await?;
         ensure!(
             out.stderr.contains("within"),
             "the early command is logged: {}",

@@ -134,3 +134,49 @@ fn the_config_dir_is_the_flag_then_xdg_then_home() {
     );
     assert!(config_dir(None, env(&[])).is_err());
 }
+
+#[test]
+fn the_bridge_defaults_to_the_gateways_broker_and_reads_its_own() {
+    let s = settings("").unwrap();
+    assert_eq!(s.ha.topic, DEFAULT_HA_TOPIC);
+    assert_eq!(s.ha.discovery_prefix, DEFAULT_DISCOVERY_PREFIX);
+    assert_eq!(s.ha.command_grace, DEFAULT_COMMAND_GRACE);
+    assert_eq!(s.ha.broker, None);
+    let text = r#"
+        [ha]
+        topic = "home/locks"
+        discovery_prefix = "ha"
+        command_grace = "10s"
+        [ha.broker]
+        host = "ha.local"
+        transport = "plain"
+        username = "bridge"
+        password_file = "/pw"
+    "#;
+    let s = settings(text).unwrap();
+    assert_eq!(s.ha.topic, "home/locks");
+    assert_eq!(s.ha.discovery_prefix, "ha");
+    assert_eq!(s.ha.command_grace, Duration::from_secs(10));
+    let b = s.ha.broker.unwrap();
+    assert_eq!((b.host.as_str(), b.port), ("ha.local", 1883));
+    assert_eq!(b.credentials, Some(("bridge".into(), Some("/pw".into()))));
+}
+
+#[test]
+fn bad_bridge_settings_name_their_key() {
+    for (text, key) in [
+        ("[ha]\ntopic = \"a/#\"", "ha.topic"),
+        ("[ha]\ntopic = \"/a\"", "ha.topic"),
+        ("[ha]\ndiscovery_prefix = \"\"", "ha.discovery_prefix"),
+        ("[ha]\ntopic = \"homeassistant/x\"", "ha.topic"),
+        ("[ha]\ncommand_grace = \"soon\"", "ha.command_grace"),
+        (
+            "[ha.broker]\npassword_file = \"/pw\"",
+            "ha.broker.password_file",
+        ),
+        ("[ha]\ncolour = \"red\"", "line 2"),
+    ] {
+        let e = settings(text).unwrap_err();
+        assert_eq!(e.key, key, "{text}: {e}");
+    }
+}

@@ -33,6 +33,7 @@
 pub mod bench;
 pub mod binaries;
 pub mod blindness;
+pub mod bridge;
 pub mod broker;
 pub mod certs;
 pub mod endpoint;

@@ -1,12 +1,14 @@
 //! The gateway stays blind through pairing, invites, commands and remote support (DESIGN.md
 //! §2, docs/GATEWAY.md §7): after a `lockctl` endpoint pairs by the label code, invites and
 //! joins a second one, both use the lock, one renames itself to a canary inside the E2E
-//! session, and a support session reads what it may, none of the secrets involved is on MQTT
+//! session, a Home Assistant bridge relays a state event, and a support session reads what
+//! it may, none of the secrets involved is on MQTT
 //! (a subscriber to `#`), in lockgated's log, in its state directory or in its memory.
 
 use anyhow::{ensure, Context, Result};
 use lockgate_support::{Request, Status};
 use lockgate_systest::blindness::{contains, files_containing, memory_containing};
+use lockgate_systest::bridge::wait_payload;
 use lockgate_systest::lockctl::Lockctl;
 use lockgate_systest::support::attempt;
 use lockgate_systest::testbed::GATEWAY_ID;
@@ -183,6 +185,15 @@ fn pairing_invites_commands_and_support_leave_no_secret_with_the_gateway() {
         ensure!(users.to_string().contains(&canary), "{users}");
         ok(&alice, &["lock", &lock]).await?;
         ok(&bob, &["status", &lock]).await?;
+
+        // Bob also runs the Home Assistant bridge: a subscription, then a knob turned by hand
+        // whose state event the gateway relays. The bridge's own output (lock states, in
+        // clear by design) holds none of the secrets either.
+        let _bridge = bob.spawn(&["ha"])?;
+        let state = format!("lockctl/{lock}/state");
+        wait_payload(&everything, &state, "LOCKED").await?;
+        bed.sim.ctl(&["knob", &lock]).await?;
+        wait_payload(&everything, &state, "UNLOCKED").await?;
 
         // A support session that reads what it may.
         let started = bed.lockgate(&["support", "start", "--json"]).await?;

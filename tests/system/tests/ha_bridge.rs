@@ -1,12 +1,12 @@
 //! `lockctl ha`, the Home Assistant bridge, as a process against the real bed (mosquitto,
 //! locksim, lockgated), with a test client acting as Home Assistant: discovery, commands
 //! that move the simulated lock, a knob turned by hand reaching the state topic, retained and
-//! early commands ignored, the gateway going away and coming back, stable unique ids.
+//! early commands ignored, the gateway going away and coming back, stable unique ids, and
+//! entities withdrawn when the gateway no longer has the lock.
 
 use anyhow::{ensure, Context, Result};
-use lockgate_systest::lockctl::Lockctl;
-use lockgate_systest::mqtt::{Mqtt, Settings};
-use lockgate_systest::process::poll_until;
+use lockgate_systest::bridge::{home_assistant, paired_bridge, wait_payload, PREFIX};
+use lockgate_systest::mqtt::Mqtt;
 use lockgate_systest::testbed::{GATEWAY_ID, WAIT};
 use lockgate_systest::{run, TestBed};
 use nix::sys::signal::Signal;
@@ -14,47 +14,6 @@ use serde_json::Value;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(180);
-const PREFIX: &str = "homeassistant";
-
-/// Pairs an admin by the button, invites the bridge and joins it; returns the bridge.
-async fn paired_bridge(bed: &TestBed) -> Result<Lockctl> {
-    let lock = bed.lock_id(0).to_string();
-    let admin = bed.lockctl("phone")?;
-    bed.sim.press(&bed.lock_id(0)).await?;
-    let args = ["pair", "--gateway", GATEWAY_ID, "--lock", &lock, "--json"];
-    let code = bed.locks[0].label_code.clone();
-    admin
-        .run(&[&args[..], &["--code", &code]].concat())
-        .await?
-        .ok()?;
-    let invite = admin
-        .run(&["users", "invite", &lock, "--json"])
-        .await?
-        .ok()?;
-    let code = invite["code"].as_str().context("no code")?.to_owned();
-    let bridge = bed.lockctl("home-assistant")?;
-    let join = ["join", "--gateway", GATEWAY_ID, "--lock", &lock, "--json"];
-    bridge
-        .run(&[&join[..], &["--invite", &code]].concat())
-        .await?
-        .ok()?;
-    let settings = bridge.config_dir().join("lockctl.toml");
-    let mut text = std::fs::read_to_string(&settings)?;
-    text.push_str("[ha]\ncommand_grace = \"2s\"\n");
-    std::fs::write(&settings, text)?;
-    Ok(bridge)
-}
-
-/// Waits until the retained-or-live message on `topic` is `payload`.
-async fn wait_payload(ha: &Mqtt, topic: &str, payload: &str) -> Result<()> {
-    poll_until(WAIT, &format!("{topic} = {payload}"), async || {
-        let latest = ha.latest(topic);
-        Ok(latest
-            .filter(|m| m.payload == payload.as_bytes())
-            .map(|_| ()))
-    })
-    .await
-}
 
 async fn mechanism(bed: &TestBed) -> Result<String> {
     bed.sim.mechanism(&bed.lock_id(0)).await
@@ -81,14 +40,12 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
     run(LIMIT, |diag| async move {
         let mut bed = TestBed::builder().start(&diag).await?;
         let lock = bed.lock_id(0).to_string();
-        let bridge = paired_bridge(&bed).await?;
+        let (_admin, bridge) = paired_bridge(&bed, 0).await?;
         let users = bridge.run(&["users", "list", &lock, "--json"]).await?;
         // A user cannot list users: the bridge is an ordinary endpoint with the user role.
         ensure!(users.code != Some(0), "{users:#?}");
 
-        let ha = Mqtt::start(&Settings::plain("home-assistant", bed.broker.port()))?;
-        ha.subscribe(&format!("{PREFIX}/#")).await?;
-        ha.subscribe("lockctl/#").await?;
+        let ha = home_assistant(&bed).await?;
         let set = format!("lockctl/{lock}/set");
         let state = format!("lockctl/{lock}/state");
         // A retained UNLOCK waits on the broker before the bridge starts: it must never act.
@@ -180,6 +137,15 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
             c.iter().map(|(_, v)| v["unique_id"].clone()).collect()
         };
         ensure!(ids(&first) == ids(&again), "unique ids changed");
+
+        // The lock removed from the gateway: the bridge withdraws its entities.
+        let removed = bed.lockgate(&["locks", "remove", &lock]).await?;
+        ensure!(removed.status.success(), "remove: {removed:?}");
+        for (topic, _) in &again {
+            wait_payload(&ha, topic, "").await?;
+        }
+        wait_payload(&ha, &state, "").await?;
+
         let out = running
             .stop(Signal::SIGTERM, Duration::from_secs(10))
             .await?;

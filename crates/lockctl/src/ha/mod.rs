@@ -31,7 +31,10 @@ struct Bridged {
     agent: Agent,
     gateway: LockTopics,
     gateway_state: String,
+    gateway_locks: String,
     entities: entities::Topics,
+    /// The gateway no longer lists the lock: its entities are withdrawn.
+    removed: bool,
     /// The `unlatch` flag the discovery configs were last published with.
     discovered: Option<bool>,
 }
@@ -53,6 +56,8 @@ pub async fn run(
             agent: Agent::new(session),
             gateway: topics.for_lock(&record.lock),
             gateway_state: topics.bridge_state(),
+            gateway_locks: topics.bridge_locks(),
+            removed: false,
             entities: entities::Topics::new(&ha.topic, &record.lock),
             discovered: None,
             record,
@@ -70,6 +75,7 @@ pub async fn run(
     for l in &locks {
         for filter in [
             l.gateway_state.clone(),
+            l.gateway_locks.clone(),
             l.gateway.availability(),
             l.gateway.up(l.agent.auth_id()),
             l.gateway.delivery(),
@@ -113,6 +119,9 @@ pub async fn run(
             () = &mut shutdown => break,
             m = gateway.next_message(deadline) => if let Some(m) = m {
                 for (i, l) in locks.iter_mut().enumerate() {
+                    if m.topic == l.gateway_locks {
+                        listed(&home, settings, l, &m.payload).await?;
+                    }
                     outs.extend(from_gateway(now, l, &m).into_iter().map(|o| (i, o)));
                 }
             },
@@ -164,6 +173,50 @@ pub async fn run(
         .await;
     home.disconnect(Duration::from_secs(2)).await;
     gateway.disconnect(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// The gateway's list of its locks: a lock no longer on it has its entities withdrawn
+/// (empty retained configs and states); back on it, they return.
+async fn listed(
+    home: &Broker,
+    settings: &Settings,
+    l: &mut Bridged,
+    payload: &[u8],
+) -> Result<(), Error> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        id: String,
+    }
+    let Ok(list) = serde_json::from_slice::<Vec<Listed>>(payload) else {
+        return Ok(());
+    };
+    let id = l.record.lock.to_string();
+    let removed = !list.iter().any(|x| x.id == id);
+    if removed == l.removed {
+        return Ok(());
+    }
+    l.removed = removed;
+    if !removed {
+        log::info!("lock {id}: listed by its gateway again");
+        l.discovered = None;
+        return publish(home, settings, l).await;
+    }
+    log::warn!("lock {id}: its gateway no longer lists it; withdrawing its entities");
+    let ha = &settings.ha;
+    let lock = entities::Lock {
+        id: l.record.lock,
+        gateway: &l.record.gateway,
+        unlatch: false,
+    };
+    for (topic, _) in entities::discovery(&ha.discovery_prefix, &ha.topic, &lock) {
+        home.publish_retained(&topic, Vec::new()).await?;
+    }
+    for leaf in ["state", "battery", "door", "attributes", "availability"] {
+        home.publish_retained(&l.entities.leaf(leaf), Vec::new())
+            .await?;
+    }
+    l.discovered = None;
     Ok(())
 }
 
@@ -219,6 +272,9 @@ async fn carry_out(
 /// Publishes the lock's discovery configs (when its latch support is known and changed)
 /// and its retained state.
 async fn publish(home: &Broker, settings: &Settings, l: &mut Bridged) -> Result<(), Error> {
+    if l.removed {
+        return Ok(());
+    }
     let unlatch = l.agent.status().map(|s| s.unlatch_supported);
     if let Some(unlatch) = unlatch.filter(|u| l.discovered != Some(*u)) {
         let lock = entities::Lock {

@@ -18,6 +18,7 @@
 pub mod drain;
 pub mod endpoint;
 pub mod gatt;
+pub mod homeassistant;
 pub mod idle;
 pub mod latency;
 pub mod memory;
@@ -47,7 +48,7 @@ const PART_LIMIT: Duration = Duration::from_secs(300);
 const ENDPOINT_LIMIT: Duration = Duration::from_secs(900);
 
 /// The parts, in the order they run, with their section titles.
-pub const PARTS: [(&str, &str); 7] = [
+pub const PARTS: [(&str, &str); 8] = [
     ("latency", "1 latency"),
     ("throughput", "2 throughput"),
     ("rss", "3 memory"),
@@ -55,6 +56,7 @@ pub const PARTS: [(&str, &str); 7] = [
     ("ready", "4 start"),
     ("drain", "5 outage"),
     ("endpoint", "6 endpoint"),
+    ("homeassistant", "7 Home Assistant"),
 ];
 
 /// How the bench was asked to run.
@@ -148,7 +150,7 @@ fn run_part(part: &str, options: &Options, rows: &Path) -> Result<()> {
         .with_context(|| format!("no part {part:?}"))?;
     let report = Report::new(rows, section);
     let limit = match part {
-        "endpoint" => ENDPOINT_LIMIT,
+        "endpoint" | "homeassistant" => ENDPOINT_LIMIT,
         _ => PART_LIMIT,
     };
     crate::run(limit, |diag: Diagnostics| async move {
@@ -159,6 +161,7 @@ fn run_part(part: &str, options: &Options, rows: &Path) -> Result<()> {
             "idle" => idle::run(&diag, options, &report).await,
             "ready" => ready::run(&diag, options, &report).await,
             "endpoint" => endpoint::run(&diag, options, &report).await,
+            "homeassistant" => homeassistant::run(&diag, options, &report).await,
             _ => drain::run(&diag, options, &report).await,
         }
     });

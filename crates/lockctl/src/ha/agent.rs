@@ -2,7 +2,7 @@
 //! lock's E2E session. It keeps a subscription to the lock's state events alive, turns
 //! commands into challenge + actuation exchanges, and says what to send and what changed.
 
-use lockgate_e2e::command::{LockStatus, Request, ResponseBody};
+use lockgate_e2e::command::{LockStatus, MechanismState, Request, ResponseBody};
 use lockgate_e2e::endpoint::ReceiveError;
 use lockgate_e2e::{Action, ChannelState, EndpointSession, ErrorCode, EventCause, Incoming};
 use std::time::{Duration, Instant};
@@ -15,6 +15,9 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause before subscribing again after a failure.
 pub const RETRY: Duration = Duration::from_secs(10);
+/// After an accepted actuation, the state is read again this late unless an event brought
+/// the bolt to rest first (events are not retransmitted; PROTOCOL.md §9.6).
+pub const CHECK_AFTER_ACTUATION: Duration = Duration::from_secs(4);
 
 /// A command from the home-automation side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub struct Agent {
     pending: Option<Pending>,
     queued: Option<Command>,
     last_error: Option<String>,
+    /// Read the state again (a renewal answers with it) at this time.
+    check_at: Option<Instant>,
 }
 
 impl Agent {
@@ -103,6 +108,7 @@ impl Agent {
             pending: None,
             queued: None,
             last_error: None,
+            check_at: None,
         }
     }
 
@@ -154,6 +160,13 @@ impl Agent {
         out
     }
 
+    /// Reads the state again as soon as possible (frames may have been lost: the bridge's
+    /// connection to the gateway's broker was down).
+    pub fn refresh(&mut self, now: Instant) -> Vec<Out> {
+        self.check_at = Some(now);
+        self.tick(now)
+    }
+
     /// The gateway's availability of the lock's link.
     pub fn link(&mut self, online: bool) -> Vec<Out> {
         let changed = self.link_online != online;
@@ -187,9 +200,11 @@ impl Agent {
                 return out;
             }
         }
-        let renew = self
-            .subscribed_until
-            .is_none_or(|until| now + RENEW_BEFORE >= until);
+        let check = self.check_at.is_some_and(|t| now >= t);
+        let renew = check
+            || self
+                .subscribed_until
+                .is_none_or(|until| now + RENEW_BEFORE >= until);
         let may = self.retry_at.is_none_or(|t| now >= t);
         if renew && may && self.gateway_online && self.pending.is_none() {
             self.subscribe(now, &mut out);
@@ -214,6 +229,9 @@ impl Agent {
         let mut out = Vec::new();
         match self.session.receive(frame) {
             Ok(Incoming::Event(e)) => {
+                if !moving(e.status.state) {
+                    self.check_at = None;
+                }
                 self.status = Some(e.status);
                 self.cause = Some(e.cause);
                 out.push(Out::Changed);
@@ -269,6 +287,7 @@ impl Agent {
         match (asked, result) {
             (Asked::Subscribe, Ok(ResponseBody::Subscribed { status, .. })) => {
                 self.subscribed_until = Some(now + SUBSCRIPTION);
+                self.check_at = None;
                 self.status = Some(status);
                 out.push(Out::Changed);
             }
@@ -287,6 +306,7 @@ impl Agent {
                 if let Some(s) = &mut self.status {
                     s.state = state;
                 }
+                self.check_at = Some(now + CHECK_AFTER_ACTUATION);
                 self.last_error = None;
                 out.push(Out::Changed);
             }
@@ -330,6 +350,17 @@ impl Agent {
             Err(e) => self.fail(&format!("{asked:?}: {e}; pair again"), out),
         }
     }
+}
+
+/// Whether the bolt is on its way somewhere (more events will follow).
+fn moving(state: MechanismState) -> bool {
+    matches!(
+        state,
+        MechanismState::Locking
+            | MechanismState::Unlocking
+            | MechanismState::Unlatching
+            | MechanismState::Unlatched
+    )
 }
 
 #[cfg(test)]

@@ -188,3 +188,35 @@ fn commands_parse_home_assistants_payloads_only() {
     assert_eq!(Command::parse(b"unlock"), None);
     assert_eq!(Command::parse(b""), None);
 }
+
+#[test]
+fn a_lost_final_event_is_made_good_by_reading_the_state_again() {
+    let (mut w, mut agent) = paired(LockConfig::default());
+    online(&mut w, &mut agent);
+    let outs = agent.command(w.now(), Command::Unlock);
+    w.converse(&mut agent, outs);
+    w.now_ms += LockConfig::default().actuation_ms;
+    w.lock.poll(w.now_ms);
+    let _lost = w.lock.collect_events(w.now_ms); // the relay loses them
+    assert_eq!(agent.status().unwrap().state, MechanismState::Unlocking);
+    w.now_ms += CHECK_AFTER_ACTUATION.as_millis() as u64;
+    let outs = agent.tick(w.now());
+    assert!(
+        outs.iter().any(|o| matches!(o, Out::Send(_))),
+        "reads again"
+    );
+    w.converse(&mut agent, outs);
+    assert_eq!(agent.status().unwrap().state, MechanismState::Unlocked);
+    assert!(agent.tick(w.now()).is_empty(), "once");
+}
+
+#[test]
+fn a_refresh_reads_the_state_at_once() {
+    let (mut w, mut agent) = paired(LockConfig::default());
+    online(&mut w, &mut agent);
+    w.lock.turn_knob(w.now_ms);
+    let _lost = w.lock.collect_events(w.now_ms);
+    let outs = agent.refresh(w.now());
+    w.converse(&mut agent, outs);
+    assert_eq!(agent.status().unwrap().state, MechanismState::Unlocked);
+}

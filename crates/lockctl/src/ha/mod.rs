@@ -98,6 +98,7 @@ pub async fn run(
     );
 
     let mut connections = 0;
+    let mut gateway_connections = gateway.connections();
     let mut connected_at = Instant::now();
     tokio::pin!(shutdown);
     loop {
@@ -113,8 +114,15 @@ pub async fn run(
                 publish(&home, settings, l).await?;
             }
         }
-        let deadline = tokio::time::Instant::now() + TICK;
         let mut outs = Vec::new();
+        if gateway.connections() != gateway_connections {
+            // Frames relayed while we were away are lost: read every lock's state again.
+            gateway_connections = gateway.connections();
+            for (i, l) in locks.iter_mut().enumerate() {
+                outs.extend(l.agent.refresh(now).into_iter().map(|o| (i, o)));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + TICK;
         tokio::select! {
             () = &mut shutdown => break,
             m = gateway.next_message(deadline) => if let Some(m) = m {

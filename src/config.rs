@@ -55,6 +55,30 @@ pub struct Config {
     /// Remote support with one-time codes.
     #[serde(default)]
     pub support: Support,
+    /// Home Assistant MQTT discovery of the gateway's diagnostics.
+    #[serde(default)]
+    pub homeassistant: HomeAssistant,
+}
+
+/// `[homeassistant]`: MQTT discovery of the gateway and its locks' links (docs/GATEWAY.md §8).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomeAssistant {
+    /// Publish discovery configs (off by default).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Home Assistant's discovery prefix; must differ from the base topic.
+    #[serde(default = "defaults::discovery_prefix")]
+    pub discovery_prefix: String,
+}
+
+impl Default for HomeAssistant {
+    fn default() -> Self {
+        HomeAssistant {
+            enabled: false,
+            discovery_prefix: defaults::discovery_prefix(),
+        }
+    }
 }
 
 /// `[gateway]`.
@@ -258,6 +282,10 @@ pub const SESSION_LENGTH: std::ops::RangeInclusive<Duration> =
 
 mod defaults {
     use super::*;
+
+    pub fn discovery_prefix() -> String {
+        "homeassistant".into()
+    }
     pub fn down_frame_ttl() -> Duration {
         Duration::from_secs(10)
     }
@@ -377,8 +405,13 @@ impl Config {
                 format!("{e}; use letters, digits, '-' or '_'"),
             ));
         }
-        if let Err(e) = self.topics() {
-            return Err(bad("gateway.base_topic", e.to_string()));
+        let topics = match self.topics() {
+            Ok(topics) => topics,
+            Err(e) => return Err(bad("gateway.base_topic", e.to_string())),
+        };
+        let prefix = &self.homeassistant.discovery_prefix;
+        if let Some(problem) = crate::homeassistant::prefix_problem(prefix, topics.base()) {
+            return Err(bad("homeassistant.discovery_prefix", problem));
         }
         self.validate_mqtt(file)?;
         if !(1..=10).contains(&self.ble.max_connections) {

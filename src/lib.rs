@@ -15,6 +15,7 @@ pub mod control_server;
 pub mod daemon;
 pub mod downq;
 pub mod health;
+pub mod homeassistant;
 pub mod logging;
 pub mod manager;
 pub mod mqtt;

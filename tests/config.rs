@@ -35,6 +35,43 @@ fn the_shipped_example_parses_with_safe_defaults() {
     assert!(c.support.enabled);
     assert_eq!(c.support.code_validity, Duration::from_secs(600));
     assert_eq!(c.support.session_length, Duration::from_secs(1800));
+    assert!(
+        !c.homeassistant.enabled,
+        "discovery is off unless asked for"
+    );
+    assert_eq!(c.homeassistant.discovery_prefix, "homeassistant");
+}
+
+#[test]
+fn home_assistant_discovery_is_switched_on_by_file_or_environment_and_its_prefix_checked() {
+    let path = write(
+        "ha-on.toml",
+        "[gateway]\nid = \"gw1\"\n[homeassistant]\nenabled = true\ndiscovery_prefix = \"ha\"\n",
+    );
+    let c = Config::load(&path, no_env()).unwrap();
+    assert!(c.homeassistant.enabled);
+    assert_eq!(c.homeassistant.discovery_prefix, "ha");
+    let path = write("ha-env.toml", "[gateway]\nid = \"gw1\"\n");
+    let env = vec![("LOCKGATE_HOMEASSISTANT__ENABLED".into(), "true".into())];
+    assert!(Config::load(&path, env).unwrap().homeassistant.enabled);
+    for prefix in [
+        "lockgate",
+        "lockgate/gw1",
+        "lockgate/gw1/x",
+        "",
+        "ha/#",
+        "/ha",
+    ] {
+        let path = write(
+            "ha-bad.toml",
+            &format!("[gateway]\nid = \"gw1\"\n[homeassistant]\ndiscovery_prefix = \"{prefix}\"\n"),
+        );
+        let err = Config::load(&path, no_env()).unwrap_err();
+        assert_eq!(
+            err.key, "homeassistant.discovery_prefix",
+            "{prefix:?}: {err}"
+        );
+    }
 }
 
 #[test]

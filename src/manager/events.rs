@@ -200,6 +200,12 @@ impl Manager {
             Inbound::Down { lock, frame } => self.on_down(&lock, frame),
             Inbound::Request { cmd, payload } => self.on_request(&cmd, &payload),
             Inbound::Support { topic, payload } => self.on_support(&topic, &payload),
+            Inbound::HomeAssistant { online } => {
+                if online {
+                    log::info!("Home Assistant (re)started: publishing discovery again");
+                    self.publish_discovery();
+                }
+            }
         }
     }
 

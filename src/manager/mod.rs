@@ -131,6 +131,8 @@ pub struct Manager {
     progress: Arc<AtomicU64>,
     /// Remote support.
     support: SupportService,
+    /// Home Assistant discovery, when enabled (fixed at start).
+    discovery: Option<crate::homeassistant::Discovery>,
 }
 
 impl Manager {
@@ -152,7 +154,16 @@ impl Manager {
             usize::from(config.ble.max_connections),
             config.ble.idle_timeout,
         );
+        let ha = &config.homeassistant;
+        let discovery = ha.enabled.then(|| {
+            crate::homeassistant::Discovery::new(
+                &ha.discovery_prefix,
+                &config.gateway.id,
+                topics.clone(),
+            )
+        });
         let mut manager = Manager {
+            discovery,
             config,
             topics,
             registry,
@@ -222,6 +233,7 @@ impl Manager {
     /// Runs until `shutdown`; then refuses waiting down-frames and ends every link.
     pub async fn run(mut self, mut inputs: Inputs, shutdown: CancellationToken) {
         self.publish_bridge();
+        self.publish_discovery();
         for id in self.locks.keys().copied().collect::<Vec<_>>() {
             self.publish_lock(&id);
         }

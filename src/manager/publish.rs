@@ -30,6 +30,7 @@ impl LockEntry {
             "connected": self.connected,
             "rssi": self.rssi,
             "last_seen": self.last_seen,
+            "last_seen_iso": self.last_seen.map(iso_time),
             "mtu": self.mtu,
         })
     }
@@ -149,12 +150,48 @@ impl Manager {
         self.publish_json(self.topics.bridge_health(), &report, true);
     }
 
+    /// Home Assistant discovery of the gateway and every lock, if enabled.
+    pub(super) fn publish_discovery(&self) {
+        let Some(d) = &self.discovery else {
+            return;
+        };
+        let locks = self.locks.keys().flat_map(|id| d.lock(id));
+        for (topic, config) in d.gateway().into_iter().chain(locks) {
+            self.publish_json(topic, &config, true);
+        }
+    }
+
+    /// Home Assistant discovery of one lock, if enabled.
+    pub(super) fn publish_lock_discovery(&self, id: &LockId) {
+        if let Some(d) = &self.discovery {
+            for (topic, config) in d.lock(id) {
+                self.publish_json(topic, &config, true);
+            }
+        }
+    }
+
+    /// Removes a lock's entities from Home Assistant (empty retained configs).
+    pub(super) fn clear_lock_discovery(&self, id: &LockId) {
+        if let Some(d) = &self.discovery {
+            for topic in d.lock_topics(id) {
+                self.wiring.mqtt.publish(topic, Vec::new(), true);
+            }
+        }
+    }
+
     /// A `bridge/event`.
     pub(super) fn event(&self, kind: &str, data: Value) {
         log::info!("event {kind}: {data}");
         let event = json!({"type": kind, "data": data, "time": crate::unix_now()});
         self.publish_json(self.topics.bridge_event(), &event, false);
     }
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-11-22T12:00:00Z`), as Home Assistant's timestamp
+/// sensors want.
+fn iso_time(unix_s: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_s);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// The config name of a link policy.

@@ -11,7 +11,8 @@ pub fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     let mut keys = Vec::new();
     let (a, b) = (&old.pairing, &new.pairing);
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 9] = [
+        ("homeassistant", old.homeassistant != new.homeassistant),
         ("gateway", differs(&old.gateway, &new.gateway)),
         ("mqtt", differs(&old.mqtt, &new.mqtt)),
         ("spool", differs(&old.spool, &new.spool)),

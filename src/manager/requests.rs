@@ -231,6 +231,7 @@ impl Manager {
         }
         self.publish_lock(&id);
         self.publish_locks();
+        self.publish_lock_discovery(&id);
         Ok(paired)
     }
 
@@ -255,6 +256,7 @@ impl Manager {
         }
         let _ = self.downq.take(&id);
         self.clear_lock_topics(&id);
+        self.clear_lock_discovery(&id);
         self.publish_locks();
         self.event("lock_removed", json!({"id": id.to_string()}));
         Ok(())

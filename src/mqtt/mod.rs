@@ -73,6 +73,11 @@ pub enum Inbound {
         /// The payload.
         payload: Vec<u8>,
     },
+    /// Home Assistant's status (`<discovery prefix>/status`), with discovery on.
+    HomeAssistant {
+        /// It said `online` (it started): discovery is published again.
+        online: bool,
+    },
 }
 
 /// A cloneable handle to the relay.
@@ -165,7 +170,13 @@ pub fn start(
         inbound,
         heartbeat.clone(),
     )
-    .with_support_topics(support_topics);
+    .with_support_topics(support_topics)
+    .with_homeassistant_status(
+        config
+            .homeassistant
+            .enabled
+            .then(|| format!("{}/status", config.homeassistant.discovery_prefix)),
+    );
     let relay = tokio::spawn(relay.run(driver_rx, outbound, stop, driver_stop));
     Ok(Started {
         handle,

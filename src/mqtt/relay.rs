@@ -48,6 +48,8 @@ pub struct Relay {
     progress: Arc<AtomicU64>,
     /// Remote support topics subscribed after every ConnAck.
     support_topics: Vec<String>,
+    /// Home Assistant's status topic, with discovery on.
+    homeassistant_status: Option<String>,
 }
 
 fn qos(q: Qos) -> QoS {
@@ -83,6 +85,7 @@ impl Relay {
             last_sent: None,
             progress,
             support_topics: Vec::new(),
+            homeassistant_status: None,
         };
         let dropped = relay.spool.take_dropped();
         if dropped > 0 {
@@ -97,6 +100,13 @@ impl Relay {
     #[must_use]
     pub fn with_support_topics(mut self, topics: Vec<String>) -> Self {
         self.support_topics = topics;
+        self
+    }
+
+    /// Also subscribes to Home Assistant's status topic after every ConnAck.
+    #[must_use]
+    pub fn with_homeassistant_status(mut self, topic: Option<String>) -> Self {
+        self.homeassistant_status = topic;
         self
     }
 
@@ -236,6 +246,7 @@ impl Relay {
         let subs = filters
             .into_iter()
             .chain(self.support_topics.iter().cloned())
+            .chain(self.homeassistant_status.iter().cloned())
             .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
         if let Err(e) = self.client.try_subscribe_many(subs) {
             log::error!("mqtt: subscribing: {e}");
@@ -398,6 +409,17 @@ impl Relay {
 
     fn on_publish(&mut self, p: rumqttc::Publish) {
         let counters = &self.health.counters;
+        if self.homeassistant_status.as_ref() == Some(&p.topic) {
+            let online = p.payload.as_ref() == b"online";
+            if self
+                .inbound
+                .try_send(Inbound::HomeAssistant { online })
+                .is_err()
+            {
+                log::warn!("mqtt: busy; dropped Home Assistant's status");
+            }
+            return;
+        }
         if self.support_topics.contains(&p.topic) {
             if p.retain {
                 Counters::bump(&counters.requests_retained_ignored);
@@ -453,6 +475,7 @@ impl Relay {
             }
             Inbound::Request { cmd, .. } => log::warn!("mqtt: busy; dropped request {cmd}"),
             Inbound::Support { .. } => log::warn!("mqtt: busy; dropped a support request"),
+            Inbound::HomeAssistant { .. } => {}
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod broker;
 pub mod certs;
 pub mod endpoint;
 pub mod gateway;
+pub mod ha_schema;
 pub mod lockctl;
 pub mod mqtt;
 pub mod process;

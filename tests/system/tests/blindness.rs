@@ -231,6 +231,23 @@ fn pairing_invites_commands_and_support_leave_no_secret_with_the_gateway() {
         ensure!(lock_keys.len() == 1, "the lock's keys: {}", lock_keys.len());
         secrets.push(key("the lock's static secret key", &lock_keys[0])?);
 
+        // Discovery is off by default: the gateway published nothing for Home Assistant
+        // (the bridge did, under its own node ids).
+        let gateway_configs: Vec<String> = everything
+            .messages()
+            .into_iter()
+            .map(|m| m.topic)
+            .filter(|t| t.starts_with("homeassistant/") && t.contains("/lockgate_"))
+            .collect();
+        ensure!(gateway_configs.is_empty(), "{gateway_configs:?}");
+        ensure!(
+            everything
+                .messages()
+                .iter()
+                .any(|m| m.topic.starts_with("homeassistant/lock/lockctl_")),
+            "the bridge's discovery is seen"
+        );
+
         // The searches work: the lock holds the new name in memory and in its state.
         let needle = canary.as_bytes();
         ensure!(!memory_containing(bed.sim.pid(), needle)?.is_empty());

@@ -2,10 +2,13 @@
 //! locksim, lockgated), with a test client acting as Home Assistant: discovery, commands
 //! that move the simulated lock, a knob turned by hand reaching the state topic, retained and
 //! early commands ignored, the gateway going away and coming back, stable unique ids, and
-//! entities withdrawn when the gateway no longer has the lock.
+//! entities withdrawn when the gateway no longer has the lock. The gateway publishes its own
+//! discovery of link health on the same devices; every config of both is checked against
+//! Home Assistant's documented schema.
 
 use anyhow::{ensure, Context, Result};
 use lockgate_systest::bridge::{home_assistant, paired_bridge, wait_payload, PREFIX};
+use lockgate_systest::ha_schema::{check, platform_of};
 use lockgate_systest::mqtt::Mqtt;
 use lockgate_systest::testbed::{GATEWAY_ID, WAIT};
 use lockgate_systest::{run, TestBed};
@@ -19,14 +22,15 @@ async fn mechanism(bed: &TestBed) -> Result<String> {
     bed.sim.mechanism(&bed.lock_id(0)).await
 }
 
-/// The discovery configs received so far, by topic.
-fn configs(ha: &Mqtt, lock: &str) -> Vec<(String, Value)> {
-    let node = format!("lockctl_{lock}");
+/// The discovery configs of node `node` received so far (the latest of each topic, empty
+/// ones left out), by topic.
+fn configs(ha: &Mqtt, node: &str) -> Vec<(String, Value)> {
+    let node = format!("/{node}/");
     let mut found: Vec<(String, Value)> = Vec::new();
     for m in ha.messages() {
-        if m.topic.starts_with(PREFIX) && m.topic.contains(&node) && !m.payload.is_empty() {
+        if m.topic.starts_with(PREFIX) && m.topic.contains(&node) {
+            found.retain(|(t, _)| *t != m.topic);
             if let Ok(v) = serde_json::from_slice(&m.payload) {
-                found.retain(|(t, _)| *t != m.topic);
                 found.push((m.topic.clone(), v));
             }
         }
@@ -35,15 +39,46 @@ fn configs(ha: &Mqtt, lock: &str) -> Vec<(String, Value)> {
     found
 }
 
+/// Every config valid for its platform in Home Assistant's schema.
+fn valid(configs: &[(String, Value)]) -> Result<()> {
+    for (topic, config) in configs {
+        let platform = platform_of(topic).context("a config topic")?;
+        if let Err(problems) = check(platform, config) {
+            anyhow::bail!("{topic}: {problems:?}\n{config:#}");
+        }
+    }
+    Ok(())
+}
+
+fn unique_ids(configs: &[(String, Value)]) -> Vec<Value> {
+    configs
+        .iter()
+        .map(|(_, v)| v["unique_id"].clone())
+        .collect()
+}
+
 #[test]
 fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
     run(LIMIT, |diag| async move {
-        let mut bed = TestBed::builder().start(&diag).await?;
+        let discovery = (
+            "LOCKGATE_HOMEASSISTANT__ENABLED".to_owned(),
+            "true".to_owned(),
+        );
+        let mut bed = TestBed::builder()
+            .gateway(move |c| c.env.push(discovery))
+            .start(&diag)
+            .await?;
         let lock = bed.lock_id(0).to_string();
-        let (_admin, bridge) = paired_bridge(&bed, 0).await?;
-        let users = bridge.run(&["users", "list", &lock, "--json"]).await?;
-        // A user cannot list users: the bridge is an ordinary endpoint with the user role.
-        ensure!(users.code != Some(0), "{users:#?}");
+        let (admin, bridge) = paired_bridge(&bed, 0).await?;
+        // The bridge is an ordinary endpoint: the admin sees it, with its role, by its name.
+        let users = admin.run(&["users", "list", &lock, "--json"]).await?.ok()?;
+        let listed = users["users"].as_array().context("users")?;
+        ensure!(
+            listed
+                .iter()
+                .any(|u| u["name"] == "home-assistant" && u["role"] == "user"),
+            "{users}"
+        );
 
         let ha = home_assistant(&bed).await?;
         let set = format!("lockctl/{lock}/set");
@@ -55,11 +90,36 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         wait_payload(&ha, "lockctl/bridge/state", "online").await?;
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
         wait_payload(&ha, &state, "LOCKED").await?;
-        let first = configs(&ha, &lock);
+        let bridge_node = format!("lockctl_{lock}");
+        let first = configs(&ha, &bridge_node);
         ensure!(
             first.len() == 3,
             "lock, battery and door configs: {first:#?}"
         );
+        valid(&first)?;
+        // The gateway's own: its device with four diagnostics, the lock's link with three,
+        // on the same lock device as the bridge's entities.
+        let gateway_node = format!("lockgate_{GATEWAY_ID}");
+        let lock_node = format!("lockgate_{lock}");
+        let gateway_first = configs(&ha, &gateway_node);
+        let link_first = configs(&ha, &lock_node);
+        ensure!(gateway_first.len() == 4, "{gateway_first:#?}");
+        ensure!(link_first.len() == 3, "{link_first:#?}");
+        valid(&gateway_first)?;
+        valid(&link_first)?;
+        for (topic, config) in &link_first {
+            ensure!(
+                config["device"]["identifiers"][0] == format!("lockgate_lock_{lock}"),
+                "{topic}: {config}"
+            );
+        }
+        // Home Assistant restarting: everything is published again.
+        let from = ha.cursor();
+        ha.publish(&format!("{PREFIX}/status"), b"online", false)
+            .await?;
+        for topic in [&gateway_first[0].0, &link_first[0].0, &first[0].0] {
+            ha.next_on(WAIT, from, topic).await?;
+        }
         for (topic, config) in &first {
             ensure!(config["unique_id"].is_string(), "{topic}: {config}");
             ensure!(
@@ -115,6 +175,10 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "offline").await?;
         bed.start_gateway().await?;
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
+        let gateway_again = configs(&ha, &gateway_node);
+        let link_again = configs(&ha, &lock_node);
+        ensure!(unique_ids(&gateway_first) == unique_ids(&gateway_again));
+        ensure!(unique_ids(&link_first) == unique_ids(&link_again));
 
         // A restarted bridge: the same unique ids, and an UNLOCK right after it connects
         // does nothing.
@@ -132,18 +196,19 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         wait_payload(&ha, &state, "LOCKED").await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         ensure!(mechanism(&bed).await? == "locked", "an early UNLOCK acted");
-        let again = configs(&ha, &lock);
-        let ids = |c: &[(String, Value)]| -> Vec<Value> {
-            c.iter().map(|(_, v)| v["unique_id"].clone()).collect()
-        };
-        ensure!(ids(&first) == ids(&again), "unique ids changed");
+        let again = configs(&ha, &bridge_node);
+        ensure!(
+            unique_ids(&first) == unique_ids(&again),
+            "unique ids changed"
+        );
 
         // The lock removed from the gateway: the bridge withdraws its entities.
         let removed = bed.lockgate(&["locks", "remove", &lock]).await?;
         ensure!(removed.status.success(), "remove: {removed:?}");
-        for (topic, _) in &again {
+        for (topic, _) in again.iter().chain(&link_first) {
             wait_payload(&ha, topic, "").await?;
         }
+        ensure!(configs(&ha, &gateway_node).len() == 4, "the gateway's stay");
         wait_payload(&ha, &state, "").await?;
 
         let out = running

@@ -109,10 +109,7 @@ pub async fn run(
             connected_at = now;
             home.publish_retained(&bridge_state, entities::ONLINE.into())
                 .await?;
-            for l in &mut locks {
-                l.discovered = None;
-                publish(&home, settings, l).await?;
-            }
+            republish(&home, settings, &mut locks).await?;
         }
         let mut outs = Vec::new();
         if gateway.connections() != gateway_connections {
@@ -123,45 +120,35 @@ pub async fn run(
             }
         }
         let deadline = tokio::time::Instant::now() + TICK;
-        tokio::select! {
+        let woke = tokio::select! {
             () = &mut shutdown => break,
-            m = gateway.next_message(deadline) => if let Some(m) = m {
+            m = gateway.next_message(deadline) => m.map(From::Gateway),
+            m = home.next_message(deadline) => m.map(From::Home),
+        };
+        let now = Instant::now();
+        match woke {
+            Some(From::Gateway(m)) => {
                 for (i, l) in locks.iter_mut().enumerate() {
                     if m.topic == l.gateway_locks {
                         listed(&home, settings, l, &m.payload).await?;
                     }
                     outs.extend(from_gateway(now, l, &m).into_iter().map(|o| (i, o)));
                 }
-            },
-            m = home.next_message(deadline) => if let Some(m) = m {
-                if m.topic == ha_status {
-                    if m.payload == b"online" {
-                        for l in &mut locks {
-                            l.discovered = None;
-                            publish(&home, settings, l).await?;
-                        }
-                    }
-                    continue;
+            }
+            // Home Assistant (re)started.
+            Some(From::Home(m)) if m.topic == ha_status && m.payload == b"online" => {
+                republish(&home, settings, &mut locks).await?;
+            }
+            Some(From::Home(m)) => {
+                let early = now < connected_at + ha.command_grace;
+                if let Some(i) = locks.iter().position(|l| m.topic == l.entities.leaf("set")) {
+                    let lock = locks[i].record.lock;
+                    let agent = &mut locks[i].agent;
+                    let out = command(now, agent, &lock, &m, early, ha.command_grace);
+                    outs.extend(out.into_iter().map(|o| (i, o)));
                 }
-                let Some(i) = locks.iter().position(|l| m.topic == l.entities.leaf("set")) else {
-                    continue;
-                };
-                let l = &mut locks[i];
-                let Some(command) = Command::parse(&m.payload) else {
-                    log::warn!("lock {}: unknown command on {}: use LOCK, UNLOCK or OPEN", l.record.lock, m.topic);
-                    continue;
-                };
-                if m.retain {
-                    log::warn!("lock {}: ignored a retained {command:?} (a stored command never acts)", l.record.lock);
-                    continue;
-                }
-                if now < connected_at + ha.command_grace {
-                    log::warn!("lock {}: ignored {command:?}: it arrived within {:?} of connecting to the broker", l.record.lock, ha.command_grace);
-                    continue;
-                }
-                log::info!("lock {}: {command:?} from Home Assistant", l.record.lock);
-                outs.extend(l.agent.command(now, command).into_iter().map(|o| (i, o)));
-            },
+            }
+            None => {}
         }
         for (i, l) in locks.iter_mut().enumerate() {
             outs.extend(l.agent.tick(now).into_iter().map(|o| (i, o)));
@@ -226,6 +213,53 @@ async fn listed(
     }
     l.discovered = None;
     Ok(())
+}
+
+/// Publishes every lock's discovery configs and state again.
+async fn republish(home: &Broker, settings: &Settings, locks: &mut [Bridged]) -> Result<(), Error> {
+    for l in locks {
+        l.discovered = None;
+        publish(home, settings, l).await?;
+    }
+    Ok(())
+}
+
+/// What woke the bridge.
+enum From {
+    Gateway(Message),
+    Home(Message),
+}
+
+/// A message on a lock's command topic: a command for the agent unless it is unknown,
+/// retained, or `early` (within `grace` of connecting to the broker).
+fn command(
+    now: Instant,
+    agent: &mut Agent,
+    lock: &lockgate_wire::LockId,
+    m: &Message,
+    early: bool,
+    grace: Duration,
+) -> Vec<Out> {
+    let Some(command) = Command::parse(&m.payload) else {
+        log::warn!(
+            "lock {lock}: unknown command on {}: use LOCK, UNLOCK or OPEN",
+            m.topic
+        );
+        return Vec::new();
+    };
+    if m.retain {
+        log::warn!("lock {lock}: ignored a retained {command:?} (a stored command never acts)");
+        return Vec::new();
+    }
+    if early {
+        log::warn!(
+            "lock {lock}: ignored {command:?}: it arrived within {grace:?} of connecting to \
+             the broker"
+        );
+        return Vec::new();
+    }
+    log::info!("lock {lock}: {command:?} from Home Assistant");
+    agent.command(now, command)
 }
 
 /// A gateway message for lock `l`, if it concerns it.

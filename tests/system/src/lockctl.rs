@@ -185,6 +185,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Writes `line` and a newline to its stdin.
     pub async fn send(&mut self, line: &str) -> Result<()> {
         let stdin = self.stdin.as_mut().context("stdin is closed")?;

@@ -10,8 +10,9 @@
 //!   entity's state topic (the lock queues an event and advertises `pending`, the gateway
 //!   links and relays it, the bridge opens it and publishes).
 
+use super::procfs::vm_kib;
 use super::report::Report;
-use super::stats::Summary;
+use super::stats::{mib, Summary};
 use super::Options;
 use crate::bridge::{home_assistant, paired_bridge, wait_payload, TOPIC};
 use crate::Diagnostics;
@@ -31,7 +32,7 @@ pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Resu
     let id = lock.to_string();
     let (_admin, bridge) = paired_bridge(&bed, 0).await?;
     let ha = home_assistant(&bed).await?;
-    let _running = bridge.spawn(&["ha"])?;
+    let running = bridge.spawn(&["ha"])?;
     let state = format!("{TOPIC}/{id}/state");
     let set = format!("{TOPIC}/{id}/set");
     wait_payload(&ha, &state, "LOCKED").await?;
@@ -88,6 +89,13 @@ pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Resu
         } else {
             "LOCKED"
         };
+    }
+    if let Some(pid) = running.pid() {
+        let (rss, hwm) = (vm_kib(pid, "VmRSS")?, vm_kib(pid, "VmHWM")?);
+        report.figure(
+            "lockctl ha resident memory after the runs (peak)",
+            format!("{} ({})", mib(rss), mib(hwm)),
+        )?;
     }
     let summary = Summary::of(knobs);
     let met = summary.median <= Duration::from_secs(1);

@@ -14,8 +14,14 @@ pub const TOPIC: &str = "lockctl";
 pub const PREFIX: &str = "homeassistant";
 
 /// Pairs an admin with lock `i` by its button, invites the bridge and joins it (role user,
-/// name `home-assistant`), with `[ha] command_grace = "2s"`. Returns the admin and the bridge.
-pub async fn paired_bridge(bed: &TestBed, i: usize) -> Result<(Lockctl, Lockctl)> {
+/// name `home-assistant`), with `[ha] command_grace = "2s"` and, given `home` (a port on
+/// 127.0.0.1), a home-automation broker of its own (`[ha.broker]`); else it uses the
+/// gateway's. Returns the admin and the bridge.
+pub async fn paired_bridge(
+    bed: &TestBed,
+    i: usize,
+    home: Option<u16>,
+) -> Result<(Lockctl, Lockctl)> {
     let lock = bed.lock_id(i).to_string();
     let admin = bed.lockctl("phone")?;
     bed.sim.press(&bed.lock_id(i)).await?;
@@ -42,14 +48,18 @@ pub async fn paired_bridge(bed: &TestBed, i: usize) -> Result<(Lockctl, Lockctl)
     let settings = bridge.config_dir().join("lockctl.toml");
     let mut text = std::fs::read_to_string(&settings)?;
     text.push_str("[ha]\ncommand_grace = \"2s\"\n");
+    if let Some(port) = home {
+        let broker = "[ha.broker]\nhost = \"127.0.0.1\"\ntransport = \"plain\"\n";
+        text.push_str(&format!("{broker}port = {port}\n"));
+    }
     std::fs::write(&settings, text)?;
     Ok((admin, bridge))
 }
 
-/// A client acting as Home Assistant, subscribed to the discovery prefix and the bridge's
-/// topics.
-pub async fn home_assistant(bed: &TestBed) -> Result<Mqtt> {
-    let ha = Mqtt::start(&Settings::plain("home-assistant", bed.broker.port()))?;
+/// A client acting as Home Assistant on the broker at 127.0.0.1:`port`, subscribed to the
+/// discovery prefix and the bridge's topics.
+pub async fn home_assistant(port: u16) -> Result<Mqtt> {
+    let ha = Mqtt::start(&Settings::plain("home-assistant", port))?;
     ha.subscribe(&format!("{PREFIX}/#")).await?;
     ha.subscribe(&format!("{TOPIC}/#")).await?;
     Ok(ha)

@@ -8,6 +8,7 @@
 
 use anyhow::{ensure, Context, Result};
 use lockgate_systest::bridge::{home_assistant, paired_bridge, wait_payload, PREFIX};
+use lockgate_systest::broker::Broker;
 use lockgate_systest::ha_schema::{check, platform_of};
 use lockgate_systest::mqtt::Mqtt;
 use lockgate_systest::testbed::{GATEWAY_ID, WAIT};
@@ -69,7 +70,10 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
             .start(&diag)
             .await?;
         let lock = bed.lock_id(0).to_string();
-        let (admin, bridge) = paired_bridge(&bed, 0).await?;
+        // Home Assistant's own broker; the gateway's carries only encrypted frames and the
+        // gateway's diagnostics.
+        let home = Broker::spawn().await?;
+        let (admin, bridge) = paired_bridge(&bed, 0, Some(home.port())).await?;
         // The bridge is an ordinary endpoint: the admin sees it, with its role, by its name.
         let users = admin.run(&["users", "list", &lock, "--json"]).await?.ok()?;
         let listed = users["users"].as_array().context("users")?;
@@ -80,7 +84,8 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
             "{users}"
         );
 
-        let ha = home_assistant(&bed).await?;
+        let ha = home_assistant(home.port()).await?;
+        let gateway_side = home_assistant(bed.broker.port()).await?;
         let set = format!("lockctl/{lock}/set");
         let state = format!("lockctl/{lock}/state");
         // A retained UNLOCK waits on the broker before the bridge starts: it must never act.
@@ -101,8 +106,8 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         // on the same lock device as the bridge's entities.
         let gateway_node = format!("lockgate_{GATEWAY_ID}");
         let lock_node = format!("lockgate_{lock}");
-        let gateway_first = configs(&ha, &gateway_node);
-        let link_first = configs(&ha, &lock_node);
+        let gateway_first = configs(&gateway_side, &gateway_node);
+        let link_first = configs(&gateway_side, &lock_node);
         ensure!(gateway_first.len() == 4, "{gateway_first:#?}");
         ensure!(link_first.len() == 3, "{link_first:#?}");
         valid(&gateway_first)?;
@@ -114,11 +119,13 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
             );
         }
         // Home Assistant restarting: everything is published again.
-        let from = ha.cursor();
-        ha.publish(&format!("{PREFIX}/status"), b"online", false)
-            .await?;
-        for topic in [&gateway_first[0].0, &link_first[0].0, &first[0].0] {
-            ha.next_on(WAIT, from, topic).await?;
+        let status = format!("{PREFIX}/status");
+        let (from, from_gateway) = (ha.cursor(), gateway_side.cursor());
+        ha.publish(&status, b"online", false).await?;
+        gateway_side.publish(&status, b"online", false).await?;
+        ha.next_on(WAIT, from, &first[0].0).await?;
+        for topic in [&gateway_first[0].0, &link_first[0].0] {
+            gateway_side.next_on(WAIT, from_gateway, topic).await?;
         }
         for (topic, config) in &first {
             ensure!(config["unique_id"].is_string(), "{topic}: {config}");
@@ -175,8 +182,8 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "offline").await?;
         bed.start_gateway().await?;
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "online").await?;
-        let gateway_again = configs(&ha, &gateway_node);
-        let link_again = configs(&ha, &lock_node);
+        let gateway_again = configs(&gateway_side, &gateway_node);
+        let link_again = configs(&gateway_side, &lock_node);
         ensure!(unique_ids(&gateway_first) == unique_ids(&gateway_again));
         ensure!(unique_ids(&link_first) == unique_ids(&link_again));
 
@@ -205,10 +212,24 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         // The lock removed from the gateway: the bridge withdraws its entities.
         let removed = bed.lockgate(&["locks", "remove", &lock]).await?;
         ensure!(removed.status.success(), "remove: {removed:?}");
-        for (topic, _) in again.iter().chain(&link_first) {
+        for (topic, _) in &again {
             wait_payload(&ha, topic, "").await?;
         }
-        ensure!(configs(&ha, &gateway_node).len() == 4, "the gateway's stay");
+        for (topic, _) in &link_first {
+            wait_payload(&gateway_side, topic, "").await?;
+        }
+        // Nothing in clear went to the gateway's broker: no entity state, no command.
+        let leaked: Vec<String> = gateway_side
+            .messages()
+            .into_iter()
+            .map(|m| m.topic)
+            .filter(|t| t.starts_with("lockctl/") || t.contains("/lockctl_"))
+            .collect();
+        ensure!(leaked.is_empty(), "on the gateway's broker: {leaked:?}");
+        ensure!(
+            configs(&gateway_side, &gateway_node).len() == 4,
+            "the gateway's stay"
+        );
         wait_payload(&ha, &state, "").await?;
 
         let out = running

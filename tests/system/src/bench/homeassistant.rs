@@ -30,8 +30,8 @@ pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Resu
     let bed = super::bed(1).sim(|s| s.fast = false).start(diag).await?;
     let lock = bed.lock_id(0);
     let id = lock.to_string();
-    let (_admin, bridge) = paired_bridge(&bed, 0).await?;
-    let ha = home_assistant(&bed).await?;
+    let (_admin, bridge) = paired_bridge(&bed, 0, None).await?;
+    let ha = home_assistant(bed.broker.port()).await?;
     let running = bridge.spawn(&["ha"])?;
     let state = format!("{TOPIC}/{id}/state");
     let set = format!("{TOPIC}/{id}/set");

@@ -435,7 +435,8 @@ class Lock:
         if pt[0] == 6:                      # subscribe (9.6): at most 3600 s
             secs = struct.unpack("<H", pt[1:])[0]
             need(len(pt) == 3 and 0 < secs <= 3600)
-            auth["subscribed_until"], auth["seq"] = now + 1000 * secs, 0
+            auth["subscribed_until"] = now + 1000 * secs
+            auth.setdefault("seq", 0)            # counts from the lock's start, not per subscription
             return 0, struct.pack("<H", secs) + self.status(now)
         if pt == b"\x02":                   # challenge: the 4 newest are kept
             auth["challenges"] = (auth["challenges"] + [(self.random, now)])[-4:]

@@ -1,10 +1,12 @@
 //! Fuzz target: the reference lock fed arbitrary frames (some under a valid envelope header
-//! for its paired endpoint) never panics, and never moves its bolt for a frame it could not
+//! for its paired endpoint), mixed with its button, knob and door and with event collection,
+//! never panics, and never moves its bolt for a frame it could not
 //! authenticate.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use lockgate_e2e::command::DoorState;
 use lockgate_e2e::lock::Effect;
 use lockgate_e2e::{
     EndpointPairing, LockConfig, LockIdentity, LockMachine, MechanismState, PairingStep, SetupCode,
@@ -70,8 +72,18 @@ fuzz_target!(|data: &[u8]| {
                 },
                 body,
             ),
+            // The lock's own inputs: its button, its knob, its door, a gateway collecting its
+            // events.
             _ => {
-                let _ = lock.press_button(now);
+                let _ = match (control >> 2) & 0x3 {
+                    0 => lock.press_button(now),
+                    1 => lock.turn_knob(now),
+                    2 => lock.set_door(
+                        now,
+                        DoorState::from_u8(*len % 3).unwrap_or(DoorState::Unknown),
+                    ),
+                    _ => lock.collect_events(now),
+                };
                 continue;
             }
         };

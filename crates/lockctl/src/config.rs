@@ -20,7 +20,8 @@
 //! topic = "lockctl"        # its entities' topics
 //! discovery_prefix = "homeassistant"
 //! command_grace = "5s"     # commands this soon after a (re)connect are ignored
-//! [ha.broker]              # the home-automation broker; default: the [broker] above
+//! share_gateway_broker = false  # true: entities on the [broker] above (only if local)
+//! [ha.broker]              # the home-automation broker (required unless shared)
 //! host = "localhost"
 //! transport = "plain"
 //! ```
@@ -106,8 +107,11 @@ pub struct HaSettings {
     /// Commands arriving this soon after the bridge (re)connects to the home-automation
     /// broker are ignored: a replayed or stale command never moves a bolt.
     pub command_grace: Duration,
-    /// The home-automation broker; `None`: the same broker as the gateway's.
+    /// The home-automation broker (`[ha.broker]`).
     pub broker: Option<BrokerSettings>,
+    /// Entities on the gateway's broker instead, asked for explicitly: whoever can publish
+    /// there can then command the locks through the bridge.
+    pub share_gateway_broker: bool,
 }
 
 /// Default topic of the bridge's entities.
@@ -157,6 +161,8 @@ struct HaFile {
     topic: Option<String>,
     discovery_prefix: Option<String>,
     command_grace: Option<String>,
+    #[serde(default)]
+    share_gateway_broker: bool,
     broker: Option<BrokerFile>,
 }
 
@@ -287,11 +293,19 @@ fn resolve_ha(h: HaFile, file: &str) -> Result<HaSettings, ConfigError> {
         .broker
         .map(|b| resolve_broker(b, &Overrides::default(), file, "ha.broker"))
         .transpose()?;
+    if broker.is_some() && h.share_gateway_broker {
+        return Err(error(
+            file,
+            "ha.share_gateway_broker",
+            "set either [ha.broker] or share_gateway_broker = true, not both",
+        ));
+    }
     Ok(HaSettings {
         topic,
         discovery_prefix,
         command_grace,
         broker,
+        share_gateway_broker: h.share_gateway_broker,
     })
 }
 

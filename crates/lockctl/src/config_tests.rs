@@ -142,6 +142,9 @@ fn the_bridge_defaults_to_the_gateways_broker_and_reads_its_own() {
     assert_eq!(s.ha.discovery_prefix, DEFAULT_DISCOVERY_PREFIX);
     assert_eq!(s.ha.command_grace, DEFAULT_COMMAND_GRACE);
     assert_eq!(s.ha.broker, None);
+    assert!(!s.ha.share_gateway_broker);
+    let shared = settings("[ha]\nshare_gateway_broker = true\n").unwrap();
+    assert!(shared.ha.share_gateway_broker);
     let text = r#"
         [ha]
         topic = "home/locks"
@@ -175,6 +178,10 @@ fn bad_bridge_settings_name_their_key() {
             "ha.broker.password_file",
         ),
         ("[ha]\ncolour = \"red\"", "line 2"),
+        (
+            "[ha]\nshare_gateway_broker = true\n[ha.broker]\nhost = \"h\"",
+            "ha.share_gateway_broker",
+        ),
     ] {
         let e = settings(text).unwrap_err();
         assert_eq!(e.key, key, "{text}: {e}");

@@ -7,16 +7,19 @@ use crate::process::poll_until;
 use crate::testbed::{GATEWAY_ID, WAIT};
 use crate::TestBed;
 use anyhow::{Context, Result};
+use std::time::Duration;
 
 /// The bridge's entity topic (its default `[ha] topic`).
 pub const TOPIC: &str = "lockctl";
+/// The bridge's `command_grace` on a test bed.
+pub const GRACE: Duration = Duration::from_secs(4);
 /// Home Assistant's discovery prefix (the default).
 pub const PREFIX: &str = "homeassistant";
 
 /// Pairs an admin with lock `i` by its button, invites the bridge and joins it (role user,
-/// name `home-assistant`), with `[ha] command_grace = "2s"` and, given `home` (a port on
-/// 127.0.0.1), a home-automation broker of its own (`[ha.broker]`); else it uses the
-/// gateway's. Returns the admin and the bridge.
+/// name `home-assistant`), with `[ha] command_grace = "4s"` ([`GRACE`]) and, given `home` (a port on
+/// 127.0.0.1), a home-automation broker of its own (`[ha.broker]`); else it shares the
+/// gateway's (`share_gateway_broker`). Returns the admin and the bridge.
 pub async fn paired_bridge(
     bed: &TestBed,
     i: usize,
@@ -47,10 +50,13 @@ pub async fn paired_bridge(
         .ok()?;
     let settings = bridge.config_dir().join("lockctl.toml");
     let mut text = std::fs::read_to_string(&settings)?;
-    text.push_str("[ha]\ncommand_grace = \"2s\"\n");
-    if let Some(port) = home {
-        let broker = "[ha.broker]\nhost = \"127.0.0.1\"\ntransport = \"plain\"\n";
-        text.push_str(&format!("{broker}port = {port}\n"));
+    text.push_str("[ha]\ncommand_grace = \"4s\"\n");
+    match home {
+        Some(port) => {
+            let broker = "[ha.broker]\nhost = \"127.0.0.1\"\ntransport = \"plain\"\n";
+            text.push_str(&format!("{broker}port = {port}\n"));
+        }
+        None => text.push_str("share_gateway_broker = true\n"),
     }
     std::fs::write(&settings, text)?;
     Ok((admin, bridge))

@@ -189,6 +189,9 @@ fn pairing_invites_commands_and_support_leave_no_secret_with_the_gateway() {
         // Bob also runs the Home Assistant bridge: a subscription, then a knob turned by hand
         // whose state event the gateway relays. The bridge's own output (lock states, in
         // clear by design) holds none of the secrets either.
+        let settings = bob.config_dir().join("lockctl.toml");
+        let shared = std::fs::read_to_string(&settings)? + "[ha]\nshare_gateway_broker = true\n";
+        std::fs::write(&settings, shared)?;
         let _bridge = bob.spawn(&["ha"])?;
         let state = format!("lockctl/{lock}/state");
         wait_payload(&everything, &state, "LOCKED").await?;

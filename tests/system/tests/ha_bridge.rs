@@ -7,7 +7,7 @@
 //! Home Assistant's documented schema.
 
 use anyhow::{ensure, Context, Result};
-use lockgate_systest::bridge::{home_assistant, paired_bridge, wait_payload, PREFIX};
+use lockgate_systest::bridge::{home_assistant, paired_bridge, wait_payload, GRACE, PREFIX};
 use lockgate_systest::broker::Broker;
 use lockgate_systest::ha_schema::{check, platform_of};
 use lockgate_systest::mqtt::Mqtt;
@@ -72,7 +72,7 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         let lock = bed.lock_id(0).to_string();
         // Home Assistant's own broker; the gateway's carries only encrypted frames and the
         // gateway's diagnostics.
-        let home = Broker::spawn().await?;
+        let mut home = Broker::spawn().await?;
         let (admin, bridge) = paired_bridge(&bed, 0, Some(home.port())).await?;
         // The bridge is an ordinary endpoint: the admin sees it, with its role, by its name.
         let users = admin.run(&["users", "list", &lock, "--json"]).await?.ok()?;
@@ -82,6 +82,14 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
                 .iter()
                 .any(|u| u["name"] == "home-assistant" && u["role"] == "user"),
             "{users}"
+        );
+
+        // Without a home-automation broker of its own, and without saying that it shares the
+        // gateway's, the bridge refuses to start.
+        let refused = admin.run(&["ha"]).await?;
+        ensure!(
+            refused.code != Some(0) && refused.stderr.contains("[ha.broker]"),
+            "{refused:#?}"
         );
 
         let ha = home_assistant(home.port()).await?;
@@ -146,7 +154,7 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         ensure!(lock_config["command_topic"] == set.as_str());
         ensure!(lock_config["payload_open"] == "OPEN", "{lock_config}");
         wait_payload(&ha, &format!("lockctl/{lock}/battery"), "100").await?;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(GRACE + Duration::from_secs(1)).await;
         ensure!(
             mechanism(&bed).await? == "locked",
             "the retained UNLOCK acted"
@@ -177,6 +185,21 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
         bed.sim.ctl(&["battery", &lock, "42"]).await?;
         wait_payload(&ha, &format!("lockctl/{lock}/battery"), "42").await?;
 
+        // Home Assistant's broker restarts: the bridge reconnects, and a command arriving
+        // right after it does nothing (a broker delivering what it kept must not move a
+        // bolt). Clearing the bridge's retained state first makes its `online` the sign that
+        // it is back.
+        ha.publish("lockctl/bridge/state", b"", true).await?;
+        home.stop().await?;
+        home.start().await?;
+        wait_payload(&ha, "lockctl/bridge/state", "online").await?;
+        ha.publish(&set, b"UNLOCK", false).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        ensure!(
+            mechanism(&bed).await? == "locked",
+            "an UNLOCK right after the broker came back acted"
+        );
+
         // The gateway goes away: the entities become unavailable; back, available again.
         bed.gateway.kill(Signal::SIGTERM).await?;
         wait_payload(&ha, &format!("lockctl/{lock}/availability"), "offline").await?;
@@ -189,9 +212,15 @@ fn home_assistant_drives_the_lock_and_sees_it_turned_by_hand() {
 
         // A restarted bridge: the same unique ids, and an UNLOCK right after it connects
         // does nothing.
-        running
+        let first_run = running
             .stop(Signal::SIGTERM, Duration::from_secs(10))
             .await?;
+        let ignored = "ignored Unlock: it arrived within";
+        ensure!(
+            first_run.stderr.contains(ignored) && first_run.stderr.contains("ignored a retained"),
+            "the retained and the early command are logged: {}",
+            first_run.stderr
+        );
         wait_payload(&ha, "lockctl/bridge/state", "offline").await?;
         let from = ha.cursor();
         let running = bridge.spawn(&["ha", "-v"])?;

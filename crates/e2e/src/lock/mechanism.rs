@@ -106,6 +106,14 @@ impl Mechanism {
         self.arm_auto_lock(now, auto_lock_ms);
     }
 
+    /// Arms auto-lock if it should be armed and is not: a lock restarted while resting
+    /// unlocked (its timer is not durable) locks itself `auto_lock_ms` after it came back.
+    pub fn ensure_auto_lock(&mut self, now: u64, auto_lock_ms: u64) {
+        if self.auto_lock_at.is_none() {
+            self.arm_auto_lock(now, auto_lock_ms);
+        }
+    }
+
     /// Arms auto-lock if it is on (`auto_lock_ms` > 0) and the lock rests unlocked with the
     /// door not open; disarms it otherwise.
     fn arm_auto_lock(&mut self, now: u64, auto_lock_ms: u64) {
@@ -256,6 +264,19 @@ mod tests {
         // Off: nothing armed.
         let mut off = Mechanism::new(MechanismState::Locked);
         off.turn_by_hand(0, 0);
+        assert_eq!(off.deadline(), None);
+    }
+
+    #[test]
+    fn a_lock_restarted_while_unlocked_arms_auto_lock_when_its_timers_next_run() {
+        let mut m = Mechanism::new(MechanismState::Unlocked);
+        assert_eq!(m.deadline(), None);
+        m.ensure_auto_lock(100, 5000);
+        assert_eq!(m.deadline(), Some(5100));
+        m.ensure_auto_lock(200, 5000);
+        assert_eq!(m.deadline(), Some(5100), "an armed timer is kept");
+        let mut off = Mechanism::new(MechanismState::Unlocked);
+        off.ensure_auto_lock(100, 0);
         assert_eq!(off.deadline(), None);
     }
 

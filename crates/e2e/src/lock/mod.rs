@@ -392,6 +392,7 @@ impl<R: RngCore + CryptoRng> LockMachine<R> {
         let mut out = Output::default();
         let c = &self.config;
         let (hold, move_ms, auto) = (c.unlatch_hold_ms, c.actuation_ms, c.auto_lock_ms);
+        self.mechanism.ensure_auto_lock(now, auto);
         while let Some((state, cause)) = self.mechanism.poll(now, hold, move_ms, auto) {
             out.effects.push(Effect::Mechanism(state));
             out.persist = true;

@@ -15,6 +15,9 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause before subscribing again after a failure.
 pub const RETRY: Duration = Duration::from_secs(10);
+/// A command not yet sent to the lock this long after it arrived is dropped (a failure):
+/// a person pressing a button expects the door to move now or not at all.
+pub const COMMAND_FRESHNESS: Duration = Duration::from_secs(5);
 /// After an accepted actuation, the state is read again this late unless an event brought
 /// the bolt to rest first (events are not retransmitted; PROTOCOL.md §9.6).
 pub const CHECK_AFTER_ACTUATION: Duration = Duration::from_secs(4);
@@ -63,10 +66,17 @@ pub enum Out {
     Failed(String),
 }
 
+/// A command and when it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Order {
+    command: Command,
+    at: Instant,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Asked {
     Subscribe,
-    Challenge(Command),
+    Challenge(Order),
     Actuate(Command),
 }
 
@@ -88,10 +98,12 @@ pub struct Agent {
     subscribed_until: Option<Instant>,
     retry_at: Option<Instant>,
     pending: Option<Pending>,
-    queued: Option<Command>,
+    queued: Option<Order>,
     last_error: Option<String>,
     /// Read the state again (a renewal answers with it) at this time.
     check_at: Option<Instant>,
+    /// The `seq` of the last event accepted since the last subscription answer.
+    last_seq: Option<u32>,
 }
 
 impl Agent {
@@ -109,6 +121,7 @@ impl Agent {
             queued: None,
             last_error: None,
             check_at: None,
+            last_seq: None,
         }
     }
 
@@ -188,17 +201,15 @@ impl Agent {
                     self.retry_at = Some(now + RETRY);
                     None
                 }
-                Asked::Challenge(c) | Asked::Actuate(c) => Some(c),
+                Asked::Challenge(o) => Some(o.command),
+                Asked::Actuate(c) => Some(c),
             };
             if let Some(c) = what {
                 self.fail(&format!("{c:?}: the lock did not answer"), &mut out);
             }
         }
-        if self.pending.is_none() {
-            if let Some(c) = self.queued.take() {
-                self.ask(now, Request::Challenge, Asked::Challenge(c), &mut out);
-                return out;
-            }
+        if self.pending.is_none() && self.send_queued(now, &mut out) {
+            return out;
         }
         let check = self.check_at.is_some_and(|t| now >= t);
         let renew = check
@@ -215,13 +226,28 @@ impl Agent {
     /// A command from Home Assistant (the host already dropped retained and early ones).
     pub fn command(&mut self, now: Instant, command: Command) -> Vec<Out> {
         let mut out = Vec::new();
+        let order = Order { command, at: now };
         if self.pending.is_some() {
-            // One exchange at a time; the newest command wins.
-            self.queued = Some(command);
+            // One exchange at a time; the newest command wins, if it can go soon enough.
+            self.queued = Some(order);
             return out;
         }
-        self.ask(now, Request::Challenge, Asked::Challenge(command), &mut out);
+        self.ask(now, Request::Challenge, Asked::Challenge(order), &mut out);
         out
+    }
+
+    /// Sends the queued command if it is still fresh (else it fails); whether one was sent.
+    fn send_queued(&mut self, now: Instant, out: &mut Vec<Out>) -> bool {
+        let Some(order) = self.queued.take() else {
+            return false;
+        };
+        if now > order.at + COMMAND_FRESHNESS {
+            let c = order.command;
+            self.fail(&format!("{c:?}: not sent, the lock was busy too long"), out);
+            return false;
+        }
+        self.ask(now, Request::Challenge, Asked::Challenge(order), out);
+        true
     }
 
     /// A frame from the lock on `up/<auth_id>`.
@@ -229,12 +255,23 @@ impl Agent {
         let mut out = Vec::new();
         match self.session.receive(frame) {
             Ok(Incoming::Event(e)) => {
-                if !moving(e.status.state) {
+                let step = self.last_seq.map(|last| e.seq.wrapping_sub(last));
+                if step.is_some_and(|d| d == 0 || d > u32::MAX / 2) {
+                    // Older than one already shown (a relay reordered them).
+                    return out;
+                }
+                self.last_seq = Some(e.seq);
+                if step.is_some_and(|d| d > 1) {
+                    // Events were lost (the lock's queue was full, a link dropped): read
+                    // the state.
+                    self.check_at = Some(now);
+                } else if !moving(e.status.state) {
                     self.check_at = None;
                 }
                 self.status = Some(e.status);
                 self.cause = Some(e.cause);
                 out.push(Out::Changed);
+                out.extend(self.tick(now));
             }
             Ok(Incoming::Response(r)) => {
                 let Some(p) = self.pending.filter(|p| p.counter == r.in_reply_to) else {
@@ -254,9 +291,7 @@ impl Agent {
             Err(ReceiveError::Malformed(e)) => log::warn!("a malformed frame from the lock: {e}"),
         }
         if self.pending.is_none() {
-            if let Some(c) = self.queued.take() {
-                self.ask(now, Request::Challenge, Asked::Challenge(c), &mut out);
-            }
+            self.send_queued(now, &mut out);
         }
         out
     }
@@ -268,7 +303,7 @@ impl Agent {
             self.pending = None;
             match p.asked {
                 Asked::Subscribe => self.retry_at = Some(now + RETRY),
-                Asked::Challenge(c) | Asked::Actuate(c) => self.fail(
+                Asked::Challenge(Order { command: c, .. }) | Asked::Actuate(c) => self.fail(
                     &format!("{c:?}: the gateway could not deliver it ({reason})"),
                     &mut out,
                 ),
@@ -288,6 +323,8 @@ impl Agent {
             (Asked::Subscribe, Ok(ResponseBody::Subscribed { status, .. })) => {
                 self.subscribed_until = Some(now + SUBSCRIPTION);
                 self.check_at = None;
+                // The lock may have restarted (its `seq` with it): count afresh.
+                self.last_seq = None;
                 self.status = Some(status);
                 out.push(Out::Changed);
             }
@@ -295,12 +332,18 @@ impl Agent {
                 self.retry_at = Some(now + RETRY);
                 log::warn!("the lock refused a subscription: {other:?}");
             }
-            (Asked::Challenge(c), Ok(ResponseBody::Challenge { challenge, .. })) => {
+            (Asked::Challenge(o), Ok(ResponseBody::Challenge { .. }))
+                if now > o.at + COMMAND_FRESHNESS =>
+            {
+                let c = o.command;
+                self.fail(&format!("{c:?}: not sent, the lock answered too late"), out);
+            }
+            (Asked::Challenge(o), Ok(ResponseBody::Challenge { challenge, .. })) => {
                 let request = Request::Actuate {
-                    action: c.action(),
+                    action: o.command.action(),
                     challenge,
                 };
-                self.ask(now, request, Asked::Actuate(c), out);
+                self.ask(now, request, Asked::Actuate(o.command), out);
             }
             (Asked::Actuate(_), Ok(ResponseBody::Actuation(state))) => {
                 if let Some(s) = &mut self.status {
@@ -310,11 +353,11 @@ impl Agent {
                 self.last_error = None;
                 out.push(Out::Changed);
             }
-            (Asked::Challenge(c) | Asked::Actuate(c), Err(code)) => {
+            (Asked::Challenge(Order { command: c, .. }) | Asked::Actuate(c), Err(code)) => {
                 let advice = crate::advice::advice(code, crate::advice::Stage::Session);
                 self.fail(&format!("{c:?}: {}: {advice}", code.name()), out);
             }
-            (Asked::Challenge(c) | Asked::Actuate(c), Ok(_)) => {
+            (Asked::Challenge(Order { command: c, .. }) | Asked::Actuate(c), Ok(_)) => {
                 self.fail(&format!("{c:?}: an unexpected answer"), out);
             }
         }
@@ -347,7 +390,11 @@ impl Agent {
                 });
                 out.push(Out::Send(sealed.frame));
             }
-            Err(e) => self.fail(&format!("{asked:?}: {e}; pair again"), out),
+            Err(e) => {
+                // The session cannot send (counters used up): say so, and only every RETRY.
+                self.retry_at = Some(now + RETRY);
+                self.fail(&format!("{asked:?}: {e}; pair the bridge again"), out);
+            }
         }
     }
 }

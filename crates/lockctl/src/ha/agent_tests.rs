@@ -151,7 +151,7 @@ fn open_on_a_lock_without_a_latch_fails_readably() {
 }
 
 #[test]
-fn a_lost_answer_fails_the_command_and_the_next_one_goes_through() {
+fn a_lost_answer_fails_the_command_and_a_command_queued_behind_it_is_not_sent_late() {
     let (mut w, mut agent) = paired(LockConfig::default());
     online(&mut w, &mut agent);
     let lost = agent.command(w.now(), Command::Unlock);
@@ -160,10 +160,57 @@ fn a_lost_answer_fails_the_command_and_the_next_one_goes_through() {
     assert!(agent.command(w.now(), Command::Lock).is_empty());
     w.now_ms += ANSWER_TIMEOUT.as_millis() as u64;
     let outs = agent.tick(w.now());
-    assert!(outs.iter().any(|o| matches!(o, Out::Failed(_))));
-    // The queued Lock goes now.
+    let failures = outs.iter().filter(|o| matches!(o, Out::Failed(_))).count();
+    assert_eq!(
+        failures, 2,
+        "the lost one, and the queued one, now too old: {outs:?}"
+    );
+    assert!(!outs.iter().any(|o| matches!(o, Out::Send(_))));
+    assert_eq!(w.lock.mechanism_state(), MechanismState::Locked);
+    assert!(agent.last_error().unwrap().contains("busy too long"));
+}
+
+#[test]
+fn a_command_queued_behind_a_quick_exchange_goes_through() {
+    let (mut w, mut agent) = paired(LockConfig::default());
+    online(&mut w, &mut agent);
+    let first = agent.command(w.now(), Command::Unlock);
+    assert!(agent.command(w.now(), Command::Lock).is_empty(), "queued");
+    // The unlock's exchanges complete at once; the queued lock follows, refused only because
+    // the bolt is still moving.
+    let all = w.converse(&mut agent, first);
+    assert_eq!(w.lock.mechanism_state(), MechanismState::Unlocking);
+    assert!(all
+        .iter()
+        .any(|o| matches!(o, Out::Failed(m) if m.contains("mechanism_busy"))));
+}
+
+#[test]
+fn a_gap_in_event_numbers_reads_the_state_and_an_older_event_is_ignored() {
+    let (mut w, mut agent) = paired(LockConfig::default());
+    online(&mut w, &mut agent);
+    w.lock.turn_knob(w.now_ms); // seq 0: unlocked
+    let first = w.lock.collect_events(w.now_ms).frames;
+    w.lock.turn_knob(w.now_ms); // seq 1: locked, lost
+    let _lost = w.lock.collect_events(w.now_ms);
+    w.lock.turn_knob(w.now_ms); // seq 2: unlocked
+    let third = w.lock.collect_events(w.now_ms).frames;
+    agent.frame(w.now(), &first[0]);
+    let outs = agent.frame(w.now(), &third[0]);
+    assert!(
+        outs.iter().any(|o| matches!(o, Out::Send(_))),
+        "the gap makes it read the state: {outs:?}"
+    );
     w.converse(&mut agent, outs);
-    assert_eq!(w.lock.mechanism_state(), MechanismState::Locking);
+    assert_eq!(agent.status().unwrap().state, MechanismState::Unlocked);
+    // A relay delivering an older event late changes nothing.
+    w.lock.turn_knob(w.now_ms); // seq 3: locked
+    let fourth = w.lock.collect_events(w.now_ms).frames;
+    w.lock.turn_knob(w.now_ms); // seq 4: unlocked
+    let fifth = w.lock.collect_events(w.now_ms).frames;
+    agent.frame(w.now(), &fifth[0]);
+    assert!(agent.frame(w.now(), &fourth[0]).is_empty());
+    assert_eq!(agent.status().unwrap().state, MechanismState::Unlocked);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! Per lock, under `<topic>/<lock id>/`: `state` (LOCKED, UNLOCKED, LOCKING, UNLOCKING,
 //! JAMMED, OPENING, OPEN), `set` (commands LOCK, UNLOCK, OPEN), `battery` (0..100), `door`
-//! (`open`, `closed`, empty when unknown), `attributes` (JSON), `availability` (`online`,
+//! (`open`, `closed`, `None` when unknown), `attributes` (JSON), `availability` (`online`,
 //! `offline`); and `<topic>/bridge/state` (`online`, `offline`; the last will). All retained
 //! but `set`.
 
@@ -59,7 +59,9 @@ fn door(door: DoorState) -> &'static str {
     match door {
         DoorState::Open => "open",
         DoorState::Closed => "closed",
-        DoorState::Unknown => "",
+        // Home Assistant's MQTT binary sensor takes `None` as "unknown" (an empty payload it
+        // ignores, keeping a stale state).
+        DoorState::Unknown => "None",
     }
 }
 

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_secs(1);
 
+const NO_HOME_BROKER: &str = "lockctl ha needs [ha.broker] in lockctl.toml: the broker Home \
+     Assistant uses, which sees lock states in clear and whose publishers can command the \
+     locks. Set `share_gateway_broker = true` under [ha] instead only if the gateway's broker \
+     is local and only your Home Assistant may publish to it (docs/HOMEASSISTANT.md)";
+
 struct Bridged {
     record: LockRecord,
     claim: LockClaim,
@@ -71,6 +76,11 @@ pub async fn run(
                 .into(),
         ));
     }
+    let ha_broker = match (&ha.broker, ha.share_gateway_broker) {
+        (Some(broker), _) => broker,
+        (None, true) => &settings.broker,
+        (None, false) => return Err(Error::Usage(NO_HOME_BROKER.into())),
+    };
     let mut gateway = Broker::connect(&settings.broker, CONNECT_LIMIT).await?;
     for l in &locks {
         for filter in [
@@ -84,7 +94,7 @@ pub async fn run(
         }
     }
     let bridge_state = entities::bridge_state(&ha.topic);
-    let ha_broker = ha.broker.as_ref().unwrap_or(&settings.broker);
+
     let will = (bridge_state.as_str(), entities::OFFLINE.as_bytes());
     let mut home = Broker::connect_with_will(ha_broker, CONNECT_LIMIT, Some(will)).await?;
     home.subscribe(&format!("{}/+/set", ha.topic)).await?;
@@ -140,7 +150,10 @@ pub async fn run(
                 republish(&home, settings, &mut locks).await?;
             }
             Some(From::Home(m)) => {
-                let early = now < connected_at + ha.command_grace;
+                // The client counts a ConnAck before it hands on any message of that
+                // connection: a command of a connection made while we waited is early.
+                let early =
+                    home.connections() != connections || now < connected_at + ha.command_grace;
                 if let Some(i) = locks.iter().position(|l| m.topic == l.entities.leaf("set")) {
                     let lock = locks[i].record.lock;
                     let agent = &mut locks[i].agent;
@@ -240,26 +253,41 @@ fn command(
     early: bool,
     grace: Duration,
 ) -> Vec<Out> {
+    match accepted(lock, m, early, grace) {
+        Some(command) => {
+            log::info!("lock {lock}: {command:?} from Home Assistant");
+            agent.command(now, command)
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The command in `m`, unless it is unknown, retained or `early`; says why in the log.
+fn accepted(
+    lock: &lockgate_wire::LockId,
+    m: &Message,
+    early: bool,
+    grace: Duration,
+) -> Option<Command> {
     let Some(command) = Command::parse(&m.payload) else {
         log::warn!(
             "lock {lock}: unknown command on {}: use LOCK, UNLOCK or OPEN",
             m.topic
         );
-        return Vec::new();
+        return None;
     };
     if m.retain {
         log::warn!("lock {lock}: ignored a retained {command:?} (a stored command never acts)");
-        return Vec::new();
+        return None;
     }
     if early {
         log::warn!(
             "lock {lock}: ignored {command:?}: it arrived within {grace:?} of connecting to \
              the broker"
         );
-        return Vec::new();
+        return None;
     }
-    log::info!("lock {lock}: {command:?} from Home Assistant");
-    agent.command(now, command)
+    Some(command)
 }
 
 /// A gateway message for lock `l`, if it concerns it.
@@ -335,4 +363,28 @@ async fn publish(home: &Broker, settings: &Settings, l: &mut Bridged) -> Result<
         home.publish_retained(&topic, payload.into_bytes()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: &[u8], retain: bool) -> Message {
+        Message {
+            topic: "lockctl/0123456789abcdef/set".into(),
+            payload: payload.to_vec(),
+            retain,
+        }
+    }
+
+    #[test]
+    fn only_fresh_live_known_commands_are_accepted() {
+        let lock: lockgate_wire::LockId = "0123456789abcdef".parse().unwrap();
+        let grace = Duration::from_secs(5);
+        let ok = |m: &Message, early| accepted(&lock, m, early, grace);
+        assert_eq!(ok(&message(b"UNLOCK", false), false), Some(Command::Unlock));
+        assert_eq!(ok(&message(b"UNLOCK", true), false), None, "retained");
+        assert_eq!(ok(&message(b"UNLOCK", false), true), None, "early");
+        assert_eq!(ok(&message(b"unlock", false), false), None, "unknown");
+    }
 }

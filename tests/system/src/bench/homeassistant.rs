@@ -14,7 +14,7 @@ use super::procfs::vm_kib;
 use super::report::Report;
 use super::stats::{mib, Summary};
 use super::Options;
-use crate::bridge::{home_assistant, paired_bridge, wait_payload, TOPIC};
+use crate::bridge::{home_assistant, paired_bridge, wait_payload, GRACE, TOPIC};
 use crate::Diagnostics;
 use anyhow::{ensure, Result};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub async fn run(diag: &Diagnostics, options: &Options, report: &Report) -> Resu
     let state = format!("{TOPIC}/{id}/state");
     let set = format!("{TOPIC}/{id}/set");
     wait_payload(&ha, &state, "LOCKED").await?;
-    tokio::time::sleep(Duration::from_secs(3)).await; // past the command grace
+    tokio::time::sleep(GRACE + Duration::from_secs(1)).await; // past the command grace
 
     let mut commands = Vec::with_capacity(runs);
     for n in 0..runs {

@@ -162,7 +162,8 @@ impl Discovery {
         let id = lock.to_string();
         let device = json!({
             "identifiers": [lock_device_id(lock)],
-            "name": format!("Lock {}", &id[..6]),
+            // The last digits: lock ids may share a vendor prefix.
+            "name": format!("Lock {}", &id[id.len().saturating_sub(6)..]),
             "manufacturer": "lockgate",
             "model": "lockgate lock",
             "via_device": gateway_device_id(&self.gateway_id),

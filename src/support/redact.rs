@@ -56,6 +56,10 @@ pub fn render(config: &Config) -> Value {
             "code_validity": duration(config.support.code_validity),
             "session_length": duration(config.support.session_length),
         },
+        "homeassistant": {
+            "enabled": config.homeassistant.enabled,
+            "discovery_prefix": config.homeassistant.discovery_prefix,
+        },
     })
 }
 
@@ -95,6 +99,8 @@ mod tests {
             "persistent"
         );
         assert_eq!(v["support"]["session_length"], "30m");
+        assert_eq!(v["homeassistant"]["enabled"], false);
+        assert_eq!(v["homeassistant"]["discovery_prefix"], "homeassistant");
         assert_eq!(v["down_frame_ttl"], "10s");
         assert_eq!(
             v["spool"]["path"],

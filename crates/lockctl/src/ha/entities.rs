@@ -104,7 +104,8 @@ pub fn discovery(prefix: &str, topic: &str, lock: &Lock<'_>) -> Vec<(String, Val
     let node = format!("lockctl_{id}");
     let device = json!({
         "identifiers": [format!("lockgate_lock_{id}")],
-        "name": format!("Lock {}", &id[..6]),
+        // The last digits, as the gateway names the device: ids may share a vendor prefix.
+        "name": format!("Lock {}", &id[id.len().saturating_sub(6)..]),
         "manufacturer": "lockgate",
         "model": "lockgate lock",
         "via_device": format!("lockgate_gw_{}", lock.gateway),

@@ -38,13 +38,18 @@ macro_rules! byte_enum {
                 match value { $($value => Some($name::$variant),)* _ => None }
             }
 
-            fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
+            fn read(
+                r: &mut crate::codec::Reader<'_>,
+                field: &'static str,
+            ) -> Result<Self, crate::codec::DecodeError> {
                 let v = r.u8(field)?;
-                Self::from_u8(v).ok_or(DecodeError::InvalidValue { field, value: u64::from(v) })
+                Self::from_u8(v)
+                    .ok_or(crate::codec::DecodeError::InvalidValue { field, value: u64::from(v) })
             }
         }
     };
 }
+pub(crate) use byte_enum;
 
 byte_enum! {
     /// Request opcodes.

@@ -3,7 +3,7 @@
 //! the subscriber's own key and counters; only its first byte tells them apart.
 
 use crate::codec::{DecodeError, Reader};
-use crate::command::{read_status, write_status, LockStatus};
+use crate::command::{byte_enum, read_status, write_status, LockStatus};
 
 /// First byte of an event's plaintext (responses have [`crate::command::RESPONSE_FLAG`] set,
 /// requests are below `0x40`).
@@ -12,34 +12,19 @@ pub const EVENT_TAG: u8 = 0x40;
 /// dropped (the sequence number shows the gap).
 pub const MAX_QUEUED_EVENTS: usize = 8;
 
-/// What changed the lock's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[repr(u8)]
-pub enum EventCause {
-    /// Someone turned the knob or the key by hand.
-    Manual = 1,
-    /// An endpoint's command (any endpoint, this one included).
-    Remote = 2,
-    /// The lock locked itself after being unlocked for its auto-lock time.
-    AutoLock = 3,
-    /// The door was opened or closed.
-    Door = 4,
-    /// The battery level changed.
-    Battery = 5,
-}
-
-impl EventCause {
-    /// Decodes a wire byte.
-    pub fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            1 => EventCause::Manual,
-            2 => EventCause::Remote,
-            3 => EventCause::AutoLock,
-            4 => EventCause::Door,
-            5 => EventCause::Battery,
-            _ => return None,
-        })
+byte_enum! {
+    /// What changed the lock's state.
+    EventCause {
+        /// Someone turned the knob or the key by hand.
+        Manual = 1,
+        /// An endpoint's command (any endpoint, this one included).
+        Remote = 2,
+        /// The lock locked itself after being unlocked for its auto-lock time.
+        AutoLock = 3,
+        /// The door was opened or closed.
+        Door = 4,
+        /// The battery level changed.
+        Battery = 5,
     }
 }
 
@@ -76,11 +61,7 @@ impl Event {
             });
         }
         let seq = r.u32("seq")?;
-        let raw = r.u8("cause")?;
-        let cause = EventCause::from_u8(raw).ok_or(DecodeError::InvalidValue {
-            field: "cause",
-            value: u64::from(raw),
-        })?;
+        let cause = EventCause::read(&mut r, "cause")?;
         let status = read_status(&mut r)?;
         r.finish()?;
         Ok(Event { seq, cause, status })

@@ -83,6 +83,35 @@ fn frame_json(direction: Direction, frame: &[u8], plaintext: &[u8]) -> Value {
     })
 }
 
+/// Sends `request` to `lock` at `now` and records both frames; the lock's response.
+fn exchange(
+    lock: &mut LockMachine<ScriptedRng>,
+    session: &mut EndpointSession,
+    request: &Request,
+    now: u64,
+    frames: &mut Vec<Value>,
+) -> crate::command::Response {
+    let sealed = session.request(request).unwrap();
+    frames.push(frame_json(
+        Direction::EndpointToLock,
+        &sealed.frame,
+        &request.encode(),
+    ));
+    let answer = lock
+        .handle_frame(now, Via::Gateway, &sealed.frame)
+        .frames
+        .remove(0);
+    let Incoming::Response(response) = session.receive(&answer).unwrap() else {
+        panic!("refused")
+    };
+    frames.push(frame_json(
+        Direction::LockToEndpoint,
+        &answer,
+        &response.encode(),
+    ));
+    response
+}
+
 /// Runs the scripted pairing and session; returns (pairing.json, session.json, events.json).
 fn generate() -> (Value, Value, Value) {
     let endpoint_wide = pattern(0x80, 64);
@@ -188,27 +217,12 @@ fn generate() -> (Value, Value, Value) {
     let mut session = EndpointSession::new(paired, ChannelState::default());
     let mut frames = Vec::new();
     let mut now = T0 + 1_000;
-    let mut exchange = |session: &mut EndpointSession, request: Request, now: u64| {
-        let plain = request.encode();
-        let sealed = session.request(&request).unwrap();
-        frames.push(frame_json(Direction::EndpointToLock, &sealed.frame, &plain));
-        let answer = lock
-            .handle_frame(now, Via::Gateway, &sealed.frame)
-            .frames
-            .remove(0);
-        let Incoming::Response(response) = session.receive(&answer).unwrap() else {
-            panic!("refused")
-        };
-        frames.push(frame_json(
-            Direction::LockToEndpoint,
-            &answer,
-            &response.encode(),
-        ));
-        response
+    let mut step = |session: &mut EndpointSession, request: Request, now: u64| {
+        exchange(&mut lock, session, &request, now, &mut frames)
     };
-    exchange(&mut session, Request::Status, now);
+    step(&mut session, Request::Status, now);
     now += 1_000;
-    let r = exchange(&mut session, Request::Challenge, now);
+    let r = step(&mut session, Request::Challenge, now);
     let Ok(ResponseBody::Challenge { challenge, .. }) = r.result else {
         panic!("no challenge")
     };
@@ -217,7 +231,7 @@ fn generate() -> (Value, Value, Value) {
         action: Action::Unlock,
         challenge,
     };
-    exchange(&mut session, unlock, now);
+    step(&mut session, unlock, now);
     // The relay replays the first request: the lock answers with a cleartext error frame.
     let first_request = hex::decode(frames[0]["frame"].as_str().unwrap_or_default()).unwrap();
     let refusal = lock
@@ -250,24 +264,7 @@ fn generate() -> (Value, Value, Value) {
     let subscribe_at = now + 2_000;
     let mut frames = Vec::new();
     let request = Request::Subscribe { secs: 600 };
-    let sealed = session.request(&request).unwrap();
-    frames.push(frame_json(
-        Direction::EndpointToLock,
-        &sealed.frame,
-        &request.encode(),
-    ));
-    let answer = lock
-        .handle_frame(subscribe_at, Via::Gateway, &sealed.frame)
-        .frames
-        .remove(0);
-    let Incoming::Response(response) = session.receive(&answer).unwrap() else {
-        panic!("refused")
-    };
-    frames.push(frame_json(
-        Direction::LockToEndpoint,
-        &answer,
-        &response.encode(),
-    ));
+    exchange(&mut lock, &mut session, &request, subscribe_at, &mut frames);
     let knob_at = subscribe_at + 1_000;
     lock.turn_knob(knob_at);
     let door_at = knob_at + 1_000;

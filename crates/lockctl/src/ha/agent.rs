@@ -330,7 +330,9 @@ impl Agent {
             }
             (Asked::Subscribe, other) => {
                 self.retry_at = Some(now + RETRY);
-                log::warn!("the lock refused a subscription: {other:?}");
+                // The code only: an answer's body is never logged.
+                let why = other.err().map_or("an unexpected answer", |c| c.name());
+                log::warn!("the lock refused a subscription: {why}");
             }
             (Asked::Challenge(o), Ok(ResponseBody::Challenge { .. }))
                 if now > o.at + COMMAND_FRESHNESS =>

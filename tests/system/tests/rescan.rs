@@ -41,8 +41,15 @@ fn rescan_stops_and_restarts_discovery() {
             Ok((more("discovery.stopped") && more("discovery.started")).then_some(now))
         });
         let after = restarted.await?;
-        let log = bed.gateway.log_text();
-        ensure!(log.contains("discovery restarted"), "{log}");
+        // The daemon logs the restart after BlueZ answered, so the counters can move first.
+        let logged = poll_until(WAIT, "the daemon's \"discovery restarted\"", async || {
+            Ok(bed
+                .gateway
+                .log_text()
+                .contains("discovery restarted")
+                .then_some(()))
+        });
+        logged.await?;
         // The new session is the one left running: started once more than stopped since.
         let net = |c: &BTreeMap<String, u64>| {
             count(c, "discovery.started") - count(c, "discovery.stopped")

@@ -41,6 +41,25 @@ macro_rules! bluer_test {
     };
 }
 
+/// Runs `body` on a current-thread runtime of its own, in a thread of its own, the way
+/// lockgated runs its D-Bus client; the simulation goes on serving on the test's runtime.
+pub async fn on_current_thread<T, F, Fut>(body: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(body())
+    })
+    .await
+    .expect("the client thread did not panic")
+}
+
 /// The simulated locks: (lock id, address, label code).
 pub fn locks(tb: &Testbed) -> Vec<(LockId, Address, String)> {
     let world = tb.sim.shared().world();
